@@ -1,0 +1,28 @@
+# Everything a newcomer needs: `make run` starts the server on the embedded store, `make test` runs the tests.
+# Each target installs what it needs into .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: install run test test-sqlite test-mongo bench lint
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/fhir-server serve
+
+# pytest exit code 5 means "no tests collected": not a failure here.
+test: install
+	$(BIN)/pytest || [ $$? -eq 5 ]
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+lint: install
+	$(BIN)/ruff check fhir_server tests benchmarks

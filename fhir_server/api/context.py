@@ -1,0 +1,49 @@
+"""Per-request access to the server's wiring (settings, store) and the public base URL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from fhir_server.fhir import registry
+from fhir_server.fhir.outcome import BadRequest, NotFound
+from fhir_server.settings import Settings
+from fhir_server.store.base import Store
+
+
+@dataclass
+class Server:
+    """What ``create_app`` wires together; handlers reach it through ``request.app.state.server``."""
+
+    settings: Settings
+    store: Store
+
+
+def server(request: Request) -> Server:
+    return request.app.state.server  # type: ignore[no-any-return]
+
+
+def base_url(request: Request) -> str:
+    """The FHIR base for absolute URLs: the configured public URL, else the one the client called."""
+    configured = server(request).settings.base_url
+    if configured:
+        return configured
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+def resource_type(name: str) -> str:
+    if not registry.is_resource_type(name):
+        raise NotFound(f"{name!r} is not a FHIR R4 resource type supported by this server", code="not-supported")
+    return name
+
+
+def version_from_etag(value: str, header: str) -> int:
+    """``W/"3"`` (or ``"3"``, ``3``) → 3; anything else is a 400 naming the header."""
+    text = value.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    if not text.isdigit():
+        raise BadRequest(f'{header} must be a version ETag like W/"3", not {value!r}', [header])
+    return int(text)

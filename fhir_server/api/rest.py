@@ -1,0 +1,119 @@
+"""Instance and type interactions of http.html: read, vread, create, update, delete.
+
+Handlers are thin: negotiate, parse, call the repository inside a store transaction, answer.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fhir_server.api import context
+from fhir_server.api.negotiation import negotiate, read_json
+from fhir_server.api.responses import json_response, version_headers, write_response
+from fhir_server.fhir import instant, jsonio, registry
+from fhir_server.fhir.outcome import BadRequest, Gone, NotFound, information
+from fhir_server.fhir.summary import check_summary, subset
+from fhir_server.repository import resources as repo
+
+
+def _not_modified(request: Request, version_id: int, last_updated: str) -> bool:
+    inm = request.headers.get("if-none-match")
+    if inm is not None:
+        tags = {t.strip() for t in inm.split(",")}
+        return "*" in tags or f'W/"{version_id}"' in tags or f'"{version_id}"' in tags
+    ims = request.headers.get("if-modified-since")
+    if ims is not None:
+        since = instant.parse_http_date(ims)
+        if since is not None:
+            modified = instant.parse_datetime(last_updated)
+            assert modified is not None
+            return modified.replace(microsecond=0) <= since
+    return False
+
+
+def _serve(request: Request, body: bytes, headers: dict[str, str]) -> Response:
+    neg = negotiate(request)
+    summary = request.query_params.get("_summary")
+    elements = request.query_params.get("_elements")
+    if summary is not None:
+        check_summary(summary)
+    if summary not in (None, "false") or elements:
+        chosen = [e.strip() for e in elements.split(",") if e.strip()] if elements else None
+        return json_response(subset(jsonio.loads(body), summary, chosen), 200, headers, neg)
+    return json_response(body, 200, headers, neg)
+
+
+async def read(request: Request, rtype: str, id: str) -> Response:
+    context.resource_type(rtype)
+    negotiate(request)
+    version = repo.require_live(await context.server(request).store.read(rtype, id), rtype, id)
+    headers = version_headers(version)
+    if _not_modified(request, version.version_id, version.last_updated):
+        return Response(status_code=304, headers=headers)
+    assert version.body is not None
+    return _serve(request, version.body, headers)
+
+
+async def vread(request: Request, rtype: str, id: str, vid: str) -> Response:
+    context.resource_type(rtype)
+    negotiate(request)
+    if not vid.isdigit():
+        raise NotFound(f"{rtype}/{id} has no version {vid!r}: version ids are whole numbers")
+    version = await context.server(request).store.vread(rtype, id, int(vid))
+    if version is None:
+        raise NotFound(f"{rtype}/{id} has no version {vid}")
+    headers = version_headers(version)
+    if version.deleted:
+        raise Gone(f"version {vid} of {rtype}/{id} is a deletion")
+    assert version.body is not None
+    return _serve(request, version.body, headers)
+
+
+async def create(request: Request, rtype: str) -> Response:
+    context.resource_type(rtype)
+    neg = negotiate(request)
+    srv = context.server(request)
+    body = repo.check_body(await read_json(request, srv.settings.max_body_bytes), rtype)
+    base = context.base_url(request)
+    async with srv.store.transaction() as tx:
+        if_none_exist = request.headers.get("if-none-exist")
+        if if_none_exist is not None:
+            from fhir_server.repository.conditional import find_one_for_create
+
+            existing = await find_one_for_create(tx, rtype, if_none_exist, srv.settings)
+            if existing is not None:
+                return write_response(neg, 200, existing, base, f"{existing.reference} already matches")
+        result = await repo.create(tx, body, check_refs=srv.settings.check_references, base_url=base)
+    return write_response(neg, 201, result.version, base, f"created {result.version.reference}")
+
+
+async def update(request: Request, rtype: str, id: str) -> Response:
+    context.resource_type(rtype)
+    neg = negotiate(request)
+    srv = context.server(request)
+    if not registry.is_valid_id(id):
+        raise BadRequest(f"{id!r} is not a valid FHIR id (1-64 of A-Z a-z 0-9 - .)", [f"{rtype}.id"])
+    body = repo.check_body(await read_json(request, srv.settings.max_body_bytes), rtype, id)
+    if_match = request.headers.get("if-match")
+    expected = context.version_from_etag(if_match, "If-Match") if if_match is not None else None
+    base = context.base_url(request)
+    async with srv.store.transaction() as tx:
+        result = await repo.update(tx, rtype, id, body, if_match=expected,
+                                   check_refs=srv.settings.check_references, base_url=base)
+    status = 201 if result.created else 200
+    return write_response(neg, status, result.version, base,
+                          f"{'created' if result.created else 'updated'} {result.version.reference}")
+
+
+async def delete(request: Request, rtype: str, id: str) -> Response:
+    context.resource_type(rtype)
+    neg = negotiate(request)
+    srv = context.server(request)
+    if_match = request.headers.get("if-match")
+    expected = context.version_from_etag(if_match, "If-Match") if if_match is not None else None
+    async with srv.store.transaction() as tx:
+        version = await repo.delete(tx, rtype, id, if_match=expected)
+    headers = {"ETag": f'W/"{version.version_id}"'} if version else {}
+    text = f"deleted {rtype}/{id}" if version else f"{rtype}/{id} was already deleted or never existed"
+    return json_response(information(text), 200, headers, neg)

@@ -1,0 +1,49 @@
+"""``create_app(settings)``: wires settings, the store and the routes. Nothing else builds the app object."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from fhir_server.api import errors, routes
+from fhir_server.api.context import Server
+from fhir_server.settings import Settings
+from fhir_server.store.base import Store
+
+log = logging.getLogger("fhir_server")
+
+
+def make_store(settings: Settings) -> Store:
+    """MongoDB when ``MONGODB_URI`` is set, else the embedded SQLite file in the data directory."""
+    if settings.mongodb_uri:
+        from fhir_server.store.mongo import MongoStore
+
+        return MongoStore(settings.mongodb_uri, settings.mongodb_database)
+    from fhir_server.store.sqlite import SQLiteStore
+
+    return SQLiteStore(settings.sqlite_path)
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    store = store or make_store(settings)
+    server = Server(settings, store)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await store.open()
+        log.info("store %s open", store.name)
+        try:
+            yield
+        finally:
+            await store.close()
+
+    app = FastAPI(title="ASCMI FHIR server", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.state.server = server
+    errors.install(app)
+    app.include_router(routes.router())
+    return app

@@ -1,0 +1,142 @@
+"""Single-resource write interactions: create, update, delete — always inside a store transaction.
+
+Every write follows the same steps: check the body (type, id, structure), read the current version inside the
+transaction (so ``If-Match`` races have exactly one winner), stamp ``meta.versionId``/``meta.lastUpdated``,
+serialise to canonical bytes, extract search index values, and put.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import uuid4
+
+from fhir_server.fhir import instant, jsonio, registry
+from fhir_server.fhir.outcome import BadRequest, FHIRError, Gone, NotFound, PreconditionFailed
+from fhir_server.fhir.search.index import extract
+from fhir_server.repository.references import iter_references, local_target
+from fhir_server.store.base import ResourceVersion, Transaction
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a write produced; ``resource`` is the stored dict (None for deletes)."""
+
+    version: ResourceVersion
+    created: bool
+    resource: dict[str, Any] | None
+
+
+def new_id() -> str:
+    return str(uuid4())
+
+
+def check_body(resource: Any, resource_type: str, id: str | None = None) -> dict[str, Any]:
+    """Validate a client body for a write to ``resource_type`` (and ``id`` on update).
+
+    Raises 400 with an OperationOutcome naming the element for each problem.
+    """
+    if not isinstance(resource, dict):
+        raise BadRequest("the body must be a JSON object holding a FHIR resource", code="structure")
+    given = resource.get("resourceType")
+    if given != resource_type:
+        raise BadRequest(f"resourceType {given!r} does not match the URL's type {resource_type!r}",
+                         ["resourceType"], code="invalid")
+    if id is not None:
+        if "id" not in resource:
+            raise BadRequest(f"the resource must carry id {id!r} to be updated at this URL",
+                             [f"{resource_type}.id"], code="required")
+        if resource["id"] != id:
+            raise BadRequest(f"the resource id {resource['id']!r} does not match the URL's id {id!r}",
+                             [f"{resource_type}.id"], code="invalid")
+    issues = registry.validate(resource)
+    if issues:
+        raise FHIRError.from_issues(400, issues)
+    return resource
+
+
+def stamp(resource: dict[str, Any], id: str, version_id: int, last_updated: str) -> dict[str, Any]:
+    """Set the server-owned ``id`` and ``meta`` fields; keeps the client's other meta elements."""
+    meta = dict(resource.get("meta") or {})
+    meta["versionId"] = str(version_id)
+    meta["lastUpdated"] = last_updated
+    stamped = {"resourceType": resource["resourceType"], "id": id, "meta": meta}
+    stamped.update((k, v) for k, v in resource.items() if k not in ("resourceType", "id", "meta"))
+    return stamped
+
+
+async def check_references(tx: Transaction, resource: dict[str, Any], base_url: str | None = None) -> None:
+    """Reject references to local resources that do not exist (or are deleted)."""
+    rtype = resource["resourceType"]
+    for where, reference in iter_references(resource, rtype):
+        target = local_target(reference, base_url)
+        if target is None:
+            continue
+        found = await tx.current(*target)
+        if found is None or found.deleted:
+            state = "has been deleted" if found is not None else "does not exist"
+            raise FHIRError(409 if found is not None else 400, "not-found",
+                            f"{where} refers to {reference}, which {state} on this server", (where,))
+
+
+async def _put(tx: Transaction, resource: dict[str, Any], id: str, version_id: int, method: str,
+               ) -> tuple[ResourceVersion, dict[str, Any]]:
+    stamped = stamp(resource, id, version_id, instant.now())
+    version = ResourceVersion(stamped["resourceType"], id, version_id, stamped["meta"]["lastUpdated"], False,
+                              jsonio.dumps(stamped), method)
+    await tx.put(version, extract(stamped))
+    return version, stamped
+
+
+def _check_if_match(current: ResourceVersion | None, if_match: int | None, reference: str) -> None:
+    if if_match is None:
+        return
+    if current is None:
+        raise PreconditionFailed(f"{reference} does not exist, so it cannot match version {if_match}")
+    if current.version_id != if_match:
+        raise PreconditionFailed(
+            f"{reference} is at version {current.version_id}, not {if_match} (If-Match); read it again")
+
+
+async def create(tx: Transaction, resource: dict[str, Any], *, id: str | None = None,
+                 check_refs: bool = True, base_url: str | None = None) -> WriteResult:
+    """Create with a server-assigned id (``id`` lets bundles pre-assign one for ``urn:uuid`` rewriting)."""
+    if check_refs:
+        await check_references(tx, resource, base_url)
+    version, stamped = await _put(tx, resource, id or new_id(), 1, "POST")
+    return WriteResult(version, True, stamped)
+
+
+async def update(tx: Transaction, resource_type: str, id: str, resource: dict[str, Any], *,
+                 if_match: int | None = None, check_refs: bool = True, base_url: str | None = None,
+                 method: str = "PUT") -> WriteResult:
+    """Update (a new version), or update-as-create when the id is new."""
+    current = await tx.current(resource_type, id)
+    _check_if_match(current, if_match, f"{resource_type}/{id}")
+    if check_refs:
+        await check_references(tx, resource, base_url)
+    next_version = 1 if current is None else current.version_id + 1
+    version, stamped = await _put(tx, resource, id, next_version, method)
+    return WriteResult(version, current is None or current.deleted, stamped)
+
+
+async def delete(tx: Transaction, resource_type: str, id: str, *, if_match: int | None = None,
+                 ) -> ResourceVersion | None:
+    """Delete (a delete-marker version). Deleting a deleted or unknown resource is a no-op (None)."""
+    current = await tx.current(resource_type, id)
+    _check_if_match(current, if_match, f"{resource_type}/{id}")
+    if current is None or current.deleted:
+        return None
+    version = ResourceVersion(resource_type, id, current.version_id + 1, instant.now(), True, None, "DELETE")
+    await tx.put(version, None)
+    return version
+
+
+def require_live(version: ResourceVersion | None, resource_type: str, id: str) -> ResourceVersion:
+    """The current version for a read: 404 if unknown, 410 if deleted."""
+    if version is None:
+        raise NotFound(f"{resource_type}/{id} is not known to this server")
+    if version.deleted:
+        raise Gone(f"{resource_type}/{id} has been deleted (version {version.version_id})",
+                   ) from None
+    return version

@@ -1,0 +1,71 @@
+"""Server settings, read once from environment variables (documented in README.md).
+
+| variable | default | meaning |
+|---|---|---|
+| FHIR_DATA_DIR | ./data | where the embedded SQLite store keeps its file |
+| MONGODB_URI | (unset) | use the MongoDB store at this URI instead of SQLite |
+| MONGODB_DATABASE | fhir | database name on MongoDB |
+| FHIR_BASE_URL | (unset) | public base URL (e.g. https://fhir.example.org/fhir); default: the base the client called |
+| FHIR_MAX_BODY_BYTES | 16777216 | request bodies above this → 413 |
+| FHIR_MAX_BUNDLE_ENTRIES | 10000 | bundles with more entries → 413 |
+| FHIR_DEFAULT_COUNT / FHIR_MAX_COUNT | 20 / 1000 | search page sizes |
+| FHIR_CHECK_REFERENCES | true | reject references to resources that do not exist |
+| ASCMI_CANONICAL_BASE | https://ascmi.example.org/fhir | base of every ASCMI canonical URL and identifier system |
+| ASCMI_TIMEZONE | America/Los_Angeles | the time zone that defines "the day" for consent dates |
+| ASCMI_HONOR_DO_NOT_SHARE_ON_FLOOR | true | a member's explicit "do not share" wins over the legal floor |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    mongodb_uri: str | None = None
+    mongodb_database: str = "fhir"
+    base_url: str | None = None
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_bundle_entries: int = 10_000
+    default_count: int = 20
+    max_count: int = 1000
+    check_references: bool = True
+    canonical_base: str = "https://ascmi.example.org/fhir"
+    timezone: str = "America/Los_Angeles"
+    honor_do_not_share_on_floor: bool = True
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "fhir.sqlite3"
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        e = dict(os.environ if env is None else env)
+        d = cls()
+        return cls(
+            data_dir=Path(e.get("FHIR_DATA_DIR") or d.data_dir),
+            mongodb_uri=e.get("MONGODB_URI") or None,
+            mongodb_database=e.get("MONGODB_DATABASE") or d.mongodb_database,
+            base_url=(e.get("FHIR_BASE_URL") or "").rstrip("/") or None,
+            max_body_bytes=int(e.get("FHIR_MAX_BODY_BYTES") or d.max_body_bytes),
+            max_bundle_entries=int(e.get("FHIR_MAX_BUNDLE_ENTRIES") or d.max_bundle_entries),
+            default_count=int(e.get("FHIR_DEFAULT_COUNT") or d.default_count),
+            max_count=int(e.get("FHIR_MAX_COUNT") or d.max_count),
+            check_references=_bool(e.get("FHIR_CHECK_REFERENCES"), d.check_references),
+            canonical_base=(e.get("ASCMI_CANONICAL_BASE") or d.canonical_base).rstrip("/"),
+            timezone=e.get("ASCMI_TIMEZONE") or d.timezone,
+            honor_do_not_share_on_floor=_bool(e.get("ASCMI_HONOR_DO_NOT_SHARE_ON_FLOOR"), True),
+        )

@@ -1,0 +1,115 @@
+"""The Store contract: what every persistence backend (SQLite, MongoDB) provides.
+
+Stores keep three things per resource (DESIGN.md): the current version, every past version (deletes are
+versions too) and the search index values extracted at write time. They know nothing of HTTP and never
+parse resources: bodies are canonical JSON bytes produced by the FHIR layer and served back unchanged.
+
+A write happens inside a :class:`Transaction` so that a single interaction and a whole transaction Bundle are
+the same kind of atomic unit: everything in the ``async with`` block is committed together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from fhir_server.fhir.search.ast import SearchPage, SearchQuery
+    from fhir_server.fhir.search.index import IndexRows
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceVersion:
+    """One version of one resource, as stored.
+
+    ``last_updated`` is a FHIR instant in UTC with millisecond precision (``2026-11-23T14:41:28.123Z``); the
+    fixed format makes string order equal time order in both stores. ``body`` is ``None`` for a delete.
+    ``method`` is the HTTP verb that produced the version (history bundles report it).
+    """
+
+    resource_type: str
+    id: str
+    version_id: int
+    last_updated: str
+    deleted: bool
+    body: bytes | None
+    method: str = "PUT"
+
+    @property
+    def reference(self) -> str:
+        return f"{self.resource_type}/{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    """History of one instance (type and id), one type (type) or the whole system (neither)."""
+
+    resource_type: str | None = None
+    id: str | None = None
+    since: str | None = None  # UTC instant, inclusive
+    at: str | None = None  # UTC instant: versions current at that moment
+    count: int = 50
+    cursor: str | None = None  # opaque, from a previous page's next_cursor
+    want_total: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    versions: list[ResourceVersion]
+    next_cursor: str | None
+    total: int | None
+
+
+@dataclass(slots=True)
+class WriteStats:
+    """What a transaction wrote (for logs and benchmarks)."""
+
+    versions: int = 0
+    index_rows: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Transaction(Protocol):
+    """Reads and writes inside one atomic unit; reads see the unit's own earlier writes."""
+
+    async def current(self, resource_type: str, id: str) -> ResourceVersion | None:
+        """The current version (possibly a delete marker) or ``None`` if the resource never existed."""
+
+    async def put(self, version: ResourceVersion, index: IndexRows | None) -> None:
+        """Store a new version: it becomes current, joins the history, and replaces the index values.
+
+        The caller has already checked ``version_id`` is the current one + 1 inside this transaction.
+        ``index`` is ``None`` for deletes (index values are removed).
+        """
+
+    async def search(self, query: SearchQuery) -> SearchPage:
+        """Search as the transaction sees the data (used by conditional interactions in bundles)."""
+
+
+class Store(Protocol):
+    """The async persistence interface used by the repository layer."""
+
+    name: str
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """An atomic unit; commits on normal exit, rolls back on exception."""
+
+    async def read(self, resource_type: str, id: str) -> ResourceVersion | None: ...
+
+    async def vread(self, resource_type: str, id: str, version_id: int) -> ResourceVersion | None: ...
+
+    async def history(self, query: HistoryQuery) -> HistoryPage: ...
+
+    async def search(self, query: SearchQuery) -> SearchPage: ...
+
+    async def read_many(self, references: list[tuple[str, str]]) -> list[ResourceVersion]:
+        """Current, non-deleted versions of the given (type, id) pairs, in no particular order (_include)."""
+
+    def export(self, resource_type: str | None = None) -> AsyncIterator[ResourceVersion]:
+        """Every current, non-deleted resource (NDJSON export between stores)."""

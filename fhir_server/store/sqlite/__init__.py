@@ -1,0 +1,5 @@
+"""The embedded SQLite store."""
+
+from fhir_server.store.sqlite.store import SQLiteStore, SQLiteTransaction
+
+__all__ = ["SQLiteStore", "SQLiteTransaction"]

@@ -1,0 +1,202 @@
+"""The embedded store: one SQLite file in WAL mode with ``synchronous=FULL``.
+
+Concurrency model: one *writer* connection guarded by an ``asyncio.Lock`` (SQLite has one writer anyway) and
+one *reader* connection for everything outside a transaction. WAL lets the reader see the last committed state
+while a write is in progress. Queries run on the event loop thread — they are index-backed and take
+microseconds — while the commit (the fsync) runs in a worker thread so reads go on during it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fhir_server.fhir.search.ast import SearchPage, SearchQuery
+from fhir_server.fhir.search.index import IndexRows
+from fhir_server.store.base import HistoryPage, HistoryQuery, ResourceVersion
+from fhir_server.store.sqlite import index, search
+from fhir_server.store.sqlite.rows import version_from_row
+from fhir_server.store.sqlite.schema import RESOURCE_DDL
+
+_VERSION_COLUMNS = "rtype, id, vid, last_updated, deleted, body"
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=OFF")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    conn.execute("PRAGMA cache_size=-65536")
+    return conn
+
+
+class SQLiteTransaction:
+    """Reads and writes on the writer connection inside ``BEGIN IMMEDIATE … COMMIT``."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        return self._conn
+
+    async def current(self, resource_type: str, id: str) -> ResourceVersion | None:
+        return _current(self._conn, resource_type, id)
+
+    async def put(self, version: ResourceVersion, rows: IndexRows | None) -> None:
+        conn = self._conn
+        found = conn.execute(
+            "SELECT rid FROM resource WHERE rtype = ? AND id = ?", (version.resource_type, version.id)
+        ).fetchone()
+        args = (version.version_id, version.last_updated, int(version.deleted), version.body)
+        if found is None:
+            rid = conn.execute(
+                "INSERT INTO resource (rtype, id, vid, last_updated, deleted, body) VALUES (?, ?, ?, ?, ?, ?)",
+                (version.resource_type, version.id, *args),
+            ).lastrowid
+            assert rid is not None
+        else:
+            rid = found[0]
+            conn.execute("UPDATE resource SET vid = ?, last_updated = ?, deleted = ?, body = ? WHERE rid = ?",
+                         (*args, rid))
+            index.delete_index(conn, rid)
+        conn.execute(
+            "INSERT INTO history (rtype, id, vid, last_updated, deleted, method, body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (version.resource_type, version.id, version.version_id, version.last_updated,
+             int(version.deleted), version.method, version.body),
+        )
+        if rows is not None and not version.deleted:
+            index.insert_index(conn, rid, version.resource_type, rows)
+
+    async def search(self, query: SearchQuery) -> SearchPage:
+        return search.run_search(self._conn, query)
+
+
+def _current(conn: sqlite3.Connection, resource_type: str, id: str) -> ResourceVersion | None:
+    row = conn.execute(
+        f"SELECT {_VERSION_COLUMNS} FROM resource WHERE rtype = ? AND id = ?", (resource_type, id)
+    ).fetchone()
+    return None if row is None else version_from_row(row, "PUT")
+
+
+class SQLiteStore:
+    """Embedded store; ``path`` is a file (``:memory:`` is not supported: two connections must share it)."""
+
+    name = "sqlite"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._writer = _connect(self.path)
+        self._writer.executescript(RESOURCE_DDL + index.INDEX_DDL)
+        self._reader = _connect(self.path)
+        self._reader.execute("PRAGMA query_only=ON")
+
+    async def close(self) -> None:
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                conn.close()
+        self._reader = self._writer = None
+
+    @property
+    def reader(self) -> sqlite3.Connection:
+        if self._reader is None:
+            raise RuntimeError("store is not open")
+        return self._reader
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SQLiteTransaction]:
+        async with self._lock:
+            conn = self._writer
+            if conn is None:
+                raise RuntimeError("store is not open")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield SQLiteTransaction(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            # The fsync of synchronous=FULL happens here; let reads continue meanwhile.
+            await asyncio.to_thread(conn.execute, "COMMIT")
+
+    async def read(self, resource_type: str, id: str) -> ResourceVersion | None:
+        return _current(self.reader, resource_type, id)
+
+    async def vread(self, resource_type: str, id: str, version_id: int) -> ResourceVersion | None:
+        row = self.reader.execute(
+            f"SELECT {_VERSION_COLUMNS}, method FROM history WHERE rtype = ? AND id = ? AND vid = ?",
+            (resource_type, id, version_id),
+        ).fetchone()
+        return None if row is None else version_from_row(row[:6], row[6])
+
+    async def history(self, query: HistoryQuery) -> HistoryPage:
+        where, args = [], []
+        if query.resource_type is not None:
+            where.append("h.rtype = ?")
+            args.append(query.resource_type)
+        if query.id is not None:
+            where.append("h.id = ?")
+            args.append(query.id)
+        if query.since is not None:
+            where.append("h.last_updated >= ?")
+            args.append(query.since)
+        if query.at is not None:
+            # The version current at `at`: written at or before it, and no later version written by then.
+            where.append("h.last_updated <= ? AND NOT EXISTS (SELECT 1 FROM history n WHERE n.rtype = h.rtype"
+                         " AND n.id = h.id AND n.seq > h.seq AND n.last_updated <= ?)")
+            args += [query.at, query.at]
+        filters = " AND ".join(where) or "1"
+        total = None
+        if query.want_total:
+            total = self.reader.execute(f"SELECT count(*) FROM history h WHERE {filters}", args).fetchone()[0]
+        page_sql = filters + (" AND h.seq < ?" if query.cursor else "")
+        page_args = [*args, int(query.cursor)] if query.cursor else list(args)
+        rows = self.reader.execute(
+            f"SELECT h.seq, h.rtype, h.id, h.vid, h.last_updated, h.deleted, h.body, h.method FROM history h"
+            f" WHERE {page_sql} ORDER BY h.seq DESC LIMIT ?",
+            [*page_args, query.count + 1],
+        ).fetchall()
+        more = len(rows) > query.count
+        rows = rows[: query.count]
+        versions = [version_from_row(r[1:7], r[7]) for r in rows]
+        return HistoryPage(versions, str(rows[-1][0]) if more and rows else None, total)
+
+    async def search(self, query: SearchQuery) -> SearchPage:
+        return search.run_search(self.reader, query)
+
+    async def read_many(self, references: list[tuple[str, str]]) -> list[ResourceVersion]:
+        found: list[ResourceVersion] = []
+        for start in range(0, len(references), 400):
+            chunk = references[start : start + 400]
+            cond = " OR ".join(["(rtype = ? AND id = ?)"] * len(chunk))
+            args = [v for pair in chunk for v in pair]
+            rows = self.reader.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM resource WHERE deleted = 0 AND ({cond})", args
+            ).fetchall()
+            found += [version_from_row(r, "PUT") for r in rows]
+        return found
+
+    async def export(self, resource_type: str | None = None) -> AsyncIterator[ResourceVersion]:
+        last = 0
+        while True:
+            sql = f"SELECT rid, {_VERSION_COLUMNS} FROM resource WHERE rid > ? AND deleted = 0"
+            args: list[object] = [last]
+            if resource_type:
+                sql += " AND rtype = ?"
+                args.append(resource_type)
+            rows = self.reader.execute(sql + " ORDER BY rid LIMIT 500", args).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield version_from_row(r[1:], "PUT")
+            last = rows[-1][0]
