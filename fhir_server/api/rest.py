@@ -81,7 +81,7 @@ async def create(request: Request, rtype: str) -> Response:
         if if_none_exist is not None:
             from fhir_server.repository.conditional import find_one_for_create
 
-            existing = await find_one_for_create(tx, rtype, if_none_exist, srv.settings)
+            existing = await find_one_for_create(tx, rtype, if_none_exist)
             if existing is not None:
                 return write_response(neg, 200, existing, base, f"{existing.reference} already matches")
         result = await repo.create(tx, body, check_refs=srv.settings.check_references, base_url=base)

@@ -11,11 +11,12 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_server.api import capability, history, operations, rest
+from fhir_server.api import bundle, capability, conditional, history, operations, rest
 from fhir_server.fhir.outcome import MethodNotAllowed
 
-TYPE_INTERACTIONS = ["read", "vread", "update", "delete", "history-instance", "history-type", "create"]
-SYSTEM_INTERACTIONS = ["history-system"]
+TYPE_INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create",
+                     "search-type"]
+SYSTEM_INTERACTIONS = ["transaction", "batch", "history-system"]
 
 
 async def _type_post(request: Request, rtype: str) -> Response:
@@ -30,6 +31,12 @@ async def _system_get_op(request: Request, rtype: str) -> Response:
     from fhir_server.api import search
 
     return await search.search_type(request, rtype)
+
+
+async def _type_search_post(request: Request, rtype: str) -> Response:
+    from fhir_server.api import search
+
+    return await search.search_type_post(request, rtype)
 
 
 async def _instance_get(request: Request, rtype: str, id: str) -> Response:
@@ -54,15 +61,22 @@ def router() -> APIRouter:
     r = APIRouter(prefix="/fhir")
     add: Any = r.add_api_route
     add("/metadata", capability.metadata, methods=["GET"])
+    add("", bundle.transaction_or_batch, methods=["POST"])
+    add("/", bundle.transaction_or_batch, methods=["POST"])
     add("/_history", history.history_system, methods=["GET"])
     add("/{rtype}/_history", history.history_type, methods=["GET"])
     add("/{rtype}/{id}/_history", history.history_instance, methods=["GET"])
     add("/{rtype}/{id}/_history/{vid}", rest.vread, methods=["GET"])
     add("/{rtype}", _system_get_op, methods=["GET"])
     add("/{rtype}", _type_post, methods=["POST"])
+    add("/{rtype}", conditional.conditional_update, methods=["PUT"])
+    add("/{rtype}", conditional.conditional_delete, methods=["DELETE"])
+    add("/{rtype}", conditional.conditional_patch, methods=["PATCH"])
+    add("/{rtype}/_search", _type_search_post, methods=["POST"])
     add("/{rtype}/{id}", _instance_get, methods=["GET"])
     add("/{rtype}/{id}", rest.update, methods=["PUT"])
     add("/{rtype}/{id}", rest.delete, methods=["DELETE"])
     add("/{rtype}/{id}", _instance_post, methods=["POST"])
+    add("/{rtype}/{id}", conditional.patch_instance, methods=["PATCH"])
     add("/{rtype}/{id}/{op}", _instance_op, methods=["GET", "POST"])
     return r

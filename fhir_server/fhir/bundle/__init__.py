@@ -1,0 +1,1 @@
+"""Transaction and batch Bundles: planning (pure) lives here; execution in ``fhir_server.repository.bundle``."""

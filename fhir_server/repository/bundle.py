@@ -1,0 +1,314 @@
+"""Execute transaction and batch Bundles (one processor for both, STYLE.md pattern 8).
+
+A transaction runs in ONE store transaction: every entry succeeds or nothing is left behind. A batch runs each
+entry in its own store transaction and reports failures per entry. Steps: plan (pure, ``fhir.bundle.plan``) →
+resolve conditional creates/updates and conditional references → rewrite temporary ids → execute in the spec's
+order → check local references once everything is written → build the response in request order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from fhir_server.fhir import instant, jsonio
+from fhir_server.fhir.bundle import plan as planner
+from fhir_server.fhir.bundle.plan import PlannedEntry
+from fhir_server.fhir.outcome import (
+    BadRequest,
+    FHIRError,
+    Gone,
+    NotFound,
+    PreconditionFailed,
+    information,
+)
+from fhir_server.repository import conditional, patch
+from fhir_server.repository import resources as repo
+from fhir_server.settings import Settings
+from fhir_server.store.base import ResourceVersion, Store, Transaction
+
+
+@dataclass
+class EntryResult:
+    """One entry's outcome: ``body`` is what a response may embed (stored bytes, or a Bundle for searches);
+    ``written`` is the resource a write stored (its references are checked at the end)."""
+
+    status: str
+    version: ResourceVersion | None = None
+    body: bytes | dict[str, Any] | None = None
+    outcome: dict[str, Any] | None = None
+    written: dict[str, Any] | None = None
+
+
+def _written(status: str, version: ResourceVersion, resource: dict[str, Any] | None) -> EntryResult:
+    return EntryResult(status, version, version.body, written=resource)
+
+
+def _etag_version(value: str | None, what: str) -> int | None:
+    if value is None:
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise BadRequest(f"{what} must be a version ETag like W/\"3\", not {value!r}")
+    return int(text)
+
+
+class BundleProcessor:
+    def __init__(self, store: Store, settings: Settings, base: str) -> None:
+        self.store = store
+        self.settings = settings
+        self.base = base
+
+    # -- entry points -------------------------------------------------------------------------------------
+
+    async def transaction(self, bundle: dict[str, Any], prefer_return: str) -> dict[str, Any]:
+        entries = planner.plan(bundle, self.settings.max_bundle_entries, repo.new_id)
+        planner.check_duplicates(entries)
+        for e in entries:
+            self._check_resource(e)
+        async with self.store.transaction() as tx:
+            mapping = await self._resolve_targets(tx, entries)
+            for e in entries:
+                if e.resource is not None:
+                    e.resource = planner.rewrite_references(e.resource, mapping)
+                    await self._resolve_conditional_references(tx, e)
+            results: dict[int, EntryResult] = {}
+            for e in planner.execution_order(entries):
+                try:
+                    results[e.index] = await self._execute(tx, e)
+                except FHIRError as exc:
+                    raise planner.entry_error(e.index, exc) from None
+            if self.settings.check_references:
+                await self._check_written_references(tx, entries, results)
+        return self._response("transaction-response", entries, results, prefer_return)
+
+    async def batch(self, bundle: dict[str, Any], prefer_return: str) -> dict[str, Any]:
+        raw_entries = bundle.get("entry") or []
+        if not isinstance(raw_entries, list):
+            raise BadRequest("Bundle.entry must be an array", ["Bundle.entry"], code="structure")
+        if len(raw_entries) > self.settings.max_bundle_entries:
+            planner.plan(bundle, self.settings.max_bundle_entries, repo.new_id)  # raises 413
+        results: dict[int, EntryResult] = {}
+        planned: list[PlannedEntry | None] = []
+        for i, raw in enumerate(raw_entries):
+            try:
+                e = planner.plan({"entry": [raw]}, 1, repo.new_id)[0]
+                e.index = i
+                planned.append(e)
+            except FHIRError as exc:
+                planned.append(None)
+                results[i] = self._failure(planner.entry_error(i, exc))
+        order = planner.execution_order([e for e in planned if e is not None])
+        for e in order:
+            try:
+                self._check_resource(e)
+                async with self.store.transaction() as tx:
+                    await self._resolve_targets(tx, [e])
+                    if e.resource is not None:
+                        await self._resolve_conditional_references(tx, e)
+                    results[e.index] = await self._execute(tx, e)
+                    if self.settings.check_references:
+                        await self._check_written_references(tx, [e], results)
+            except FHIRError as exc:
+                results[e.index] = self._failure(planner.entry_error(e.index, exc))
+        return self._response("batch-response", planned, results, prefer_return)
+
+    # -- preparation ------------------------------------------------------------------------------------------
+
+    def _check_resource(self, e: PlannedEntry) -> None:
+        if e.method not in ("POST", "PUT") or e.resource is None:
+            return
+        rtype = e.target.resource_type
+        assert rtype is not None
+        try:
+            repo.check_body(e.resource, rtype, e.target.id if e.target.kind == "instance" else None)
+        except FHIRError as exc:
+            raise planner.entry_error(e.index, exc) from None
+
+    async def _resolve_targets(self, tx: Transaction, entries: list[PlannedEntry]) -> dict[str, str]:
+        """Conditional creates and updates decide their ids before any reference is rewritten."""
+        for e in entries:
+            try:
+                if e.method == "POST" and e.if_none_exist:
+                    assert e.target.resource_type is not None
+                    found = await conditional.find_one_for_create(tx, e.target.resource_type, e.if_none_exist)
+                    if found is not None:
+                        e.assigned_id = found.id
+                        e.extra["existing"] = found
+                elif e.method in ("PUT", "PATCH", "DELETE") and e.target.kind == "search":
+                    await self._resolve_conditional_target(tx, e)
+            except FHIRError as exc:
+                raise planner.entry_error(e.index, exc) from None
+        return planner.id_map(entries, self.base)
+
+    async def _resolve_conditional_target(self, tx: Transaction, e: PlannedEntry) -> None:
+        rtype = e.target.resource_type
+        assert rtype is not None
+        limit = 2 if e.method != "DELETE" else 1000
+        found = await conditional.find(tx, rtype, e.target.query, limit)
+        if e.method == "DELETE":
+            e.extra["matches"] = found
+            return
+        if len(found) > 1:
+            raise PreconditionFailed(f"{e.method} {e.url} matches more than one resource", code="multiple-matches")
+        if found:
+            e.target = planner.Target("instance", rtype, found[0].id)
+            if e.resource is not None and e.method == "PUT" and e.resource.get("id") not in (None, found[0].id):
+                raise BadRequest(f"the resource id {e.resource['id']!r} differs from the matched {rtype}/{found[0].id}")
+        elif e.method == "PATCH":
+            raise NotFound(f"PATCH {e.url} matches no resource")
+        else:
+            new_id = e.resource.get("id") if e.resource else None
+            e.target = planner.Target("instance", rtype, new_id or repo.new_id())
+        if e.resource is not None and e.method == "PUT":
+            e.resource = {**e.resource, "id": e.target.id}
+
+    async def _resolve_conditional_references(self, tx: Transaction, e: PlannedEntry) -> None:
+        assert e.resource is not None
+        found_refs = planner.conditional_references(e.resource, str(e.resource.get("resourceType", "")))
+        if not found_refs:
+            return
+        resolved: dict[str, str] = {}
+        for where, ref in found_refs:
+            rtype, _, query = ref.partition("?")
+            try:
+                matches = await conditional.find(tx, rtype, query)
+            except FHIRError as exc:
+                raise planner.entry_error(e.index, exc) from None
+            if len(matches) != 1:
+                problem = "no resource" if not matches else "more than one resource"
+                raise planner.entry_error(e.index, PreconditionFailed(
+                    f"the conditional reference {ref!r} at {where} matches {problem}", [where],
+                    code="not-found" if not matches else "multiple-matches"))
+            resolved[ref] = matches[0].reference
+        e.resource = planner.replace_references(e.resource, resolved)
+
+    # -- execution --------------------------------------------------------------------------------------------
+
+    async def _execute(self, tx: Transaction, e: PlannedEntry) -> EntryResult:
+        t = e.target
+        if e.method == "DELETE":
+            return await self._delete(tx, e)
+        if e.method == "POST":
+            if t.kind != "type":
+                raise BadRequest(f"POST {e.url} is not supported in a bundle")
+            existing = e.extra.get("existing")
+            if existing is not None:
+                return EntryResult("200 OK", existing, existing.body)
+            assert e.resource is not None
+            result = await repo.create(tx, e.resource, id=e.assigned_id, check_refs=False)
+            return _written("201 Created", result.version, result.resource)
+        if e.method == "PUT":
+            assert e.resource is not None and t.resource_type and t.id
+            if e.if_none_match and e.if_none_match.strip() == "*":
+                current = await tx.current(t.resource_type, t.id)
+                if current is not None and not current.deleted:
+                    raise PreconditionFailed(f"{t.resource_type}/{t.id} exists (If-None-Match: *)")
+            result = await repo.update(tx, t.resource_type, t.id, e.resource, check_refs=False,
+                                       if_match=_etag_version(e.if_match, "ifMatch"))
+            return _written("201 Created" if result.created else "200 OK", result.version, result.resource)
+        if e.method == "PATCH":
+            assert e.resource is not None and t.resource_type and t.id
+            current = repo.require_live(await tx.current(t.resource_type, t.id), t.resource_type, t.id)
+            assert current.body is not None
+            patched = patch.apply(jsonio.loads(current.body), patch.patch_from_binary(e.resource))
+            repo.check_body(patched, t.resource_type, t.id)
+            result = await repo.update(tx, t.resource_type, t.id, patched, check_refs=False, method="PATCH",
+                                       if_match=_etag_version(e.if_match, "ifMatch"))
+            return _written("200 OK", result.version, result.resource)
+        return await self._get(tx, e)
+
+    async def _delete(self, tx: Transaction, e: PlannedEntry) -> EntryResult:
+        t = e.target
+        if t.kind == "search":
+            for match in e.extra.get("matches", []):
+                await repo.delete(tx, match.resource_type, match.id)
+            return EntryResult("204 No Content")
+        if t.kind != "instance":
+            raise BadRequest(f"DELETE {e.url} must address one resource or a search")
+        assert t.resource_type and t.id
+        version = await repo.delete(tx, t.resource_type, t.id, if_match=_etag_version(e.if_match, "ifMatch"))
+        return EntryResult("204 No Content", version)
+
+    async def _get(self, tx: Transaction, e: PlannedEntry) -> EntryResult:
+        t = e.target
+        if t.kind == "instance":
+            assert t.resource_type and t.id
+            v = repo.require_live(await tx.current(t.resource_type, t.id), t.resource_type, t.id)
+            if e.if_none_match and e.if_none_match.strip() in (f'W/"{v.version_id}"', "*"):
+                return EntryResult("304 Not Modified", v)
+            if e.if_modified_since:
+                since = instant.parse_datetime(e.if_modified_since) or instant.parse_http_date(e.if_modified_since)
+                modified = instant.parse_datetime(v.last_updated)
+                if since and modified and modified.replace(microsecond=0) <= since:
+                    return EntryResult("304 Not Modified", v)
+            return EntryResult("200 OK", v, v.body)
+        if t.kind == "vread":
+            assert t.resource_type and t.id and t.version
+            found = await self.store.vread(t.resource_type, t.id, int(t.version)) if t.version.isdigit() else None
+            if found is None:
+                raise NotFound(f"{t.resource_type}/{t.id} has no version {t.version}")
+            if found.deleted:
+                raise Gone(f"version {t.version} of {t.resource_type}/{t.id} is a deletion")
+            return EntryResult("200 OK", found, found.body)
+        if t.kind in ("search", "type"):
+            assert t.resource_type
+            from fhir_server.repository.search import search_bundle
+
+            bundle = await search_bundle(tx, t.resource_type, t.query, self.base, self.settings)
+            return EntryResult("200 OK", None, bundle)
+        raise BadRequest(f"GET {e.url} is not supported inside a bundle", code="not-supported")
+
+    async def _check_written_references(self, tx: Transaction, entries: list[PlannedEntry],
+                                        results: dict[int, EntryResult]) -> None:
+        for e in entries:
+            result = results.get(e.index)
+            if result is None or result.written is None:
+                continue
+            try:
+                await repo.check_references(tx, result.written, self.base)
+            except FHIRError as exc:
+                raise planner.entry_error(e.index, exc) from None
+
+    # -- response ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _failure(exc: FHIRError) -> EntryResult:
+        return EntryResult(f"{exc.status} {_REASONS.get(exc.status, '')}".strip(), outcome=exc.outcome())
+
+    def _response(self, kind: str, entries: list[PlannedEntry | None] | list[PlannedEntry],
+                  results: dict[int, EntryResult], prefer_return: str) -> dict[str, Any]:
+        out = []
+        for i in range(len(entries)):
+            r = results[i]
+            entry: dict[str, Any] = {}
+            response: dict[str, Any] = {"status": r.status}
+            v = r.version
+            if v is not None:
+                entry["fullUrl"] = f"{self.base}/{v.resource_type}/{v.id}"
+                if not v.deleted:
+                    response["location"] = f"{v.resource_type}/{v.id}/_history/{v.version_id}"
+                response["etag"] = f'W/"{v.version_id}"'
+                response["lastModified"] = v.last_updated
+            if r.outcome is not None:
+                response["outcome"] = r.outcome
+            e = entries[i]
+            is_read = e is not None and e.method in ("GET", "HEAD")
+            if r.body is not None and (is_read or prefer_return == "representation") \
+                    and not r.status.startswith("304"):
+                entry["resource"] = orjson.Fragment(r.body) if isinstance(r.body, bytes) else r.body
+            elif prefer_return == "OperationOutcome" and r.outcome is None and not is_read:
+                response["outcome"] = information(r.status)
+            entry["response"] = response
+            out.append(entry)
+        bundle: dict[str, Any] = {"resourceType": "Bundle", "id": repo.new_id(), "type": kind,
+                                  "meta": {"lastUpdated": instant.now()}}
+        if out:
+            bundle["entry"] = out
+        return bundle
+
+
+_REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+            410: "Gone", 412: "Precondition Failed", 413: "Payload Too Large", 422: "Unprocessable Entity"}
