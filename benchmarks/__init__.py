@@ -1,0 +1,1 @@
+"""Benchmarks: workloads run against a real server process over HTTP; `python -m benchmarks` prints a table."""

@@ -1,0 +1,26 @@
+"""`python -m benchmarks [workload ...]`: run the workloads against fresh server processes, print a table."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from benchmarks import ingest, rest
+from benchmarks.server import running_server
+from benchmarks.stats import Row, print_table
+
+WORKLOADS: dict[str, Callable[[str], list[Row]]] = {"rest": rest.run, "ingest": ingest.run}
+
+
+def main(names: list[str]) -> int:
+    rows: list[Row] = []
+    for name in names or list(WORKLOADS):
+        with running_server() as base:
+            print(f"running {name} …", file=sys.stderr, flush=True)
+            rows += WORKLOADS[name](base)
+    print_table(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
