@@ -26,6 +26,61 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace) -> object:
+    from fhir_server.settings import Settings
+
+    settings = Settings.from_env()
+    if getattr(args, "data_dir", None):
+        settings = settings.with_(data_dir=Path(args.data_dir))
+    return settings
+
+
+def _export(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from fhir_server.app import make_store
+    from fhir_server.repository import ndjson
+
+    async def run() -> None:
+        store = make_store(_settings(args))  # type: ignore[arg-type]
+        await store.open()
+        try:
+            out = open(args.output, "wb") if args.output != "-" else sys.stdout.buffer
+            async for line in ndjson.export(store, args.type):
+                out.write(line)
+            out.flush()
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from fhir_server.app import make_store
+    from fhir_server.repository import ndjson
+
+    async def run() -> int:
+        store = make_store(_settings(args))  # type: ignore[arg-type]
+        await store.open()
+        try:
+            total = 0
+            for name in args.files:
+                with open(name, "rb") as fh:
+                    report = await ndjson.import_lines(store, fh)
+                total += report.failed
+                print(f"{name}: {report.imported} imported, {report.failed} failed", file=sys.stderr)
+                for error in (report.errors or [])[:20]:
+                    print(f"  {error}", file=sys.stderr)
+            return 1 if total else 0
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fhir-server", description="FHIR R4 server for ASCMI consent")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -34,6 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=int(os.environ.get("FHIR_PORT", "8080")))
     serve.add_argument("--data-dir", default=None, help="directory of the embedded store (default ./data)")
     serve.set_defaults(func=_serve)
+
+    exp = sub.add_parser("export", help="write every current resource as NDJSON (to move between stores)")
+    exp.add_argument("--data-dir", default=None)
+    exp.add_argument("--type", default=None, help="only this resource type")
+    exp.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
+    exp.set_defaults(func=_export)
+
+    imp = sub.add_parser("import", help="load NDJSON files (ids kept; each line an update-as-create)")
+    imp.add_argument("--data-dir", default=None)
+    imp.add_argument("files", nargs="+")
+    imp.set_defaults(func=_import)
     return parser
 
 
