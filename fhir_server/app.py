@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from fhir_server.api import errors, routes
 from fhir_server.api.context import Server
+from fhir_server.repository import bootstrap
 from fhir_server.settings import Settings
 from fhir_server.store.base import Store
 
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.open()
         log.info("store %s open", store.name)
+        await bootstrap.load(store, settings.canonical_base, settings.load_conformance)
         try:
             yield
         finally:

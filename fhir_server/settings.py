@@ -13,6 +13,7 @@
 | ASCMI_CANONICAL_BASE | https://ascmi.example.org/fhir | base of every ASCMI canonical URL and identifier system |
 | ASCMI_TIMEZONE | America/Los_Angeles | the time zone that defines "the day" for consent dates |
 | ASCMI_HONOR_DO_NOT_SHARE_ON_FLOOR | true | a member's explicit "do not share" wins over the legal floor |
+| FHIR_LOAD_CONFORMANCE | true | write profiles/ and mappings/ into the store at start-up |
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Settings:
     canonical_base: str = "https://ascmi.example.org/fhir"
     timezone: str = "America/Los_Angeles"
     honor_do_not_share_on_floor: bool = True
+    load_conformance: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -68,4 +70,5 @@ class Settings:
             canonical_base=(e.get("ASCMI_CANONICAL_BASE") or d.canonical_base).rstrip("/"),
             timezone=e.get("ASCMI_TIMEZONE") or d.timezone,
             honor_do_not_share_on_floor=_bool(e.get("ASCMI_HONOR_DO_NOT_SHARE_ON_FLOOR"), True),
+            load_conformance=_bool(e.get("FHIR_LOAD_CONFORMANCE"), True),
         )

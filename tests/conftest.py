@@ -38,7 +38,8 @@ def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Sto
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path)
+    """Profiles and mappings are not loaded by default (0.5 s per app); ASCMI tests override this."""
+    return Settings(data_dir=tmp_path, load_conformance=False)
 
 
 @pytest.fixture

@@ -1,0 +1,78 @@
+"""Start-up content: the conformance resources in ``profiles/`` and ``mappings/`` and the Care Partner network.
+
+They are ordinary stored resources (``GET /fhir/StructureDefinition?url=…`` finds them), written at start-up
+with their file ids; a file that did not change since the last start writes nothing. When the deployment moves
+the ASCMI canonical base, every occurrence of the default base in those files moves with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from fhir_server.fhir import jsonio, registry
+from fhir_server.repository import resources as repo
+from fhir_server.store.base import Store, Transaction
+
+log = logging.getLogger("fhir_server")
+
+DEFAULT_CANONICAL_BASE = "https://ascmi.example.org/fhir"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONTENT_DIRS = (PROJECT_ROOT / "profiles", PROJECT_ROOT / "mappings")
+NETWORK_ID = "ascmi-care-partner-network"
+
+
+def network_organization(canonical_base: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Organization",
+        "id": NETWORK_ID,
+        "identifier": [{"system": f"{canonical_base}/sid/care-partner-network", "value": "ascmi"}],
+        "active": True,
+        "name": "ASCMI Care Partner network",
+    }
+
+
+def conformance_resources(canonical_base: str, dirs: tuple[Path, ...] = CONTENT_DIRS) -> list[dict[str, Any]]:
+    """Every FHIR resource file under ``dirs`` (JSON Schemas and other JSON are skipped)."""
+    found = []
+    for folder in dirs:
+        for path in sorted(folder.glob("**/*.json")) if folder.is_dir() else []:
+            text = path.read_text(encoding="utf-8")
+            if canonical_base != DEFAULT_CANONICAL_BASE:
+                text = text.replace(DEFAULT_CANONICAL_BASE, canonical_base)
+            data = jsonio.loads(text)
+            if isinstance(data, dict) and registry.is_resource_type(str(data.get("resourceType"))) \
+                    and registry.is_valid_id(data.get("id")):
+                found.append(data)
+    return found
+
+
+async def _ensure(tx: Transaction, resource: dict[str, Any]) -> bool:
+    current = await tx.current(resource["resourceType"], resource["id"])
+    if current is not None and not current.deleted and current.body is not None:
+        stored = jsonio.loads(current.body)
+        stored.pop("meta", None)
+        if stored == {k: v for k, v in resource.items() if k != "meta"}:
+            return False
+    await repo.update(tx, resource["resourceType"], resource["id"], resource, check_refs=False)
+    return True
+
+
+async def load(store: Store, canonical_base: str, conformance: bool = True,
+               dirs: tuple[Path, ...] = CONTENT_DIRS) -> int:
+    """Write what changed; returns how many resources were written. The network always exists;
+    ``conformance=False`` skips the profiles and mappings (tests that do not need them start faster)."""
+    resources = [network_organization(canonical_base)]
+    if conformance:
+        resources += conformance_resources(canonical_base, dirs)
+    written = 0
+    async with store.transaction() as tx:
+        for resource in resources:
+            issues = registry.validate(resource)
+            if issues:
+                log.error("skipping %s/%s: %s", resource["resourceType"], resource["id"], issues[0].diagnostics)
+                continue
+            written += await _ensure(tx, resource)
+    log.info("start-up content: %d resources, %d written", len(resources), written)
+    return written
