@@ -1,0 +1,1 @@
+"""The builders in ``builder.py`` are plain functions; nothing here needs a fixture yet."""
