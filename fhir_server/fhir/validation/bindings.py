@@ -1,0 +1,104 @@
+"""Required and extensible bindings: is the code in the bound ValueSet?
+
+Per terminologies.html#strength: *required* — the code SHALL come from the value set (error); *extensible* —
+it SHALL come from it when a suitable code exists there, which a machine cannot judge, so a miss is a warning.
+Preferred and example bindings are not checked. A ValueSet we do not know is a warning (we cannot check), and
+a part of a value set we cannot enumerate (LOINC, BCP-47…) is silent rather than a false error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..outcome import Issue
+from .definitions import DefinitionSource
+from .terminology import strip_version
+
+CODED_STRINGS = frozenset({"code", "string", "uri", "url", "canonical"})
+SHOW_ALLOWED = 12  # list the allowed codes in the message when there are at most this many
+
+
+def _pair(system: Any, code: Any) -> list[tuple[str | None, str]]:
+    if not isinstance(code, str):
+        return []
+    return [(system if isinstance(system, str) else None, code)]
+
+
+def _codes(type_code: str, value: Any) -> list[tuple[str | None, str]] | None:
+    """The (system, code) pairs an instance carries; None when the type is not coded.
+
+    Malformed parts (a non-string code) are skipped: the structural checks report them.
+    """
+    if type_code in CODED_STRINGS:
+        return _pair(None, value)
+    if not isinstance(value, dict):
+        return None
+    if type_code == "Coding":
+        return _pair(value.get("system"), value.get("code"))
+    if type_code == "CodeableConcept":
+        codings = value.get("coding")
+        if not isinstance(codings, list):
+            return []
+        return [p for c in codings if isinstance(c, dict) for p in _pair(c.get("system"), c.get("code"))]
+    if type_code.endswith("Quantity"):
+        return _pair(value.get("system"), value.get("code")) if isinstance(value.get("system"), str) else []
+    return None
+
+
+def _describe(system: str | None, code: str) -> str:
+    return f"'{code}'" if system is None else f"'{code}' (system {system})"
+
+
+def check_binding(
+    source: DefinitionSource,
+    strength: str,
+    vs_url: str,
+    type_code: str,
+    value: Any,
+    expression: str,
+    issues: list[Issue],
+) -> None:
+    if strength not in ("required", "extensible"):
+        return
+    pairs = _codes(type_code, value)
+    if not pairs:
+        return
+    url = strip_version(vs_url)
+    expansion = source.expansion(url)
+    if expansion is None:
+        issues.append(
+            Issue(
+                "warning",
+                "not-found",
+                f"The value set {url} bound ({strength}) here is not "
+                "known to this server, so the code was not checked",
+                (expression,),
+            )
+        )
+        return
+    results = [expansion.contains(system, code) for system, code in pairs]
+    if any(r is not False for r in results):
+        return
+    shown = ", ".join(_describe(s, c) for s, c in pairs)
+    allowed = ""
+    if 0 < expansion.size <= SHOW_ALLOWED and not expansion.open_systems and not expansion.open_all:
+        allowed = "; allowed: " + ", ".join(sorted(c for codes in expansion.codes.values() for c in codes))
+    if strength == "required":
+        issues.append(
+            Issue(
+                "error",
+                "code-invalid",
+                f"The code {shown} is not in the required value set {url}{allowed}",
+                (expression,),
+            )
+        )
+    else:
+        issues.append(
+            Issue(
+                "warning",
+                "code-invalid",
+                f"The code {shown} is not in the extensible value set "
+                f"{url}; use a code from it when one fits{allowed}",
+                (expression,),
+            )
+        )

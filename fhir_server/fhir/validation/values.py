@@ -1,0 +1,94 @@
+"""Comparing instance values with ``fixed[x]`` / ``pattern[x]`` and walking simple element paths.
+
+``fixed`` means exactly equal (every property, no extra ones); ``pattern`` means the instance contains the
+pattern: each property of the pattern is present and matches, each array item of the pattern matches some item
+of the instance (profiling.html#pattern). Booleans never equal numbers (Python says ``True == 1``).
+
+>>> matches_pattern({"coding": [{"system": "s", "code": "c", "display": "C"}]}, {"coding": [{"code": "c"}]})
+True
+>>> matches_fixed({"code": "c", "display": "C"}, {"code": "c"})
+False
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+
+def _scalar_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return bool(a == b)
+
+
+def matches_fixed(instance: Any, fixed: Any) -> bool:
+    if isinstance(fixed, dict):
+        if not isinstance(instance, dict) or set(instance) != set(fixed):
+            return False
+        return all(matches_fixed(instance[k], v) for k, v in fixed.items())
+    if isinstance(fixed, list):
+        if not isinstance(instance, list) or len(instance) != len(fixed):
+            return False
+        return all(matches_fixed(i, f) for i, f in zip(instance, fixed, strict=True))
+    return not isinstance(instance, dict | list) and _scalar_equal(instance, fixed)
+
+
+def matches_pattern(instance: Any, pattern: Any) -> bool:
+    if isinstance(pattern, dict):
+        if not isinstance(instance, dict):
+            return False
+        return all(k in instance and matches_pattern(instance[k], v) for k, v in pattern.items())
+    if isinstance(pattern, list):
+        items = instance if isinstance(instance, list) else [instance]
+        return all(any(matches_pattern(i, p) for i in items) for p in pattern)
+    return not isinstance(instance, dict | list) and _scalar_equal(instance, pattern)
+
+
+_EXTENSION_CALL = re.compile(r"extension\(['\"]([^'\"]+)['\"]\)")
+_SEGMENTS = re.compile(r"(extension\([^)]*\)|[^.]+)")
+
+
+def path_segments(path: str) -> list[str]:
+    """``"extension('http://x.org/a.b').value"`` → ``["extension('http://x.org/a.b')", "value"]``."""
+    return [seg for seg in _SEGMENTS.findall(path) if seg != "$this"]
+
+
+def select(value: Any, path: str) -> Iterator[Any]:
+    """Values at a discriminator path (``$this``, ``a.b``, ``extension('url')``, choice names ``value``).
+
+    ``resolve()`` and other functions are not followed; callers treat such paths as not matching.
+    """
+    current = [value]
+    for seg in path_segments(path):
+        found: list[Any] = []
+        ext = _EXTENSION_CALL.fullmatch(seg)
+        for item in current:
+            if not isinstance(item, dict):
+                continue
+            if ext is not None:
+                found.extend(
+                    e
+                    for e in item.get("extension", ())
+                    if isinstance(e, dict) and e.get("url") == ext.group(1)
+                )
+                continue
+            if "(" in seg:
+                raise ValueError(f"unsupported discriminator path segment {seg!r}")
+            child = item.get(seg)
+            if child is None:  # a choice: value → valueString
+                child = next(
+                    (
+                        v
+                        for k, v in item.items()
+                        if k.startswith(seg) and k[len(seg) : len(seg) + 1].isupper()
+                    ),
+                    None,
+                )
+            if isinstance(child, list):
+                found.extend(c for c in child if c is not None)
+            elif child is not None:
+                found.append(child)
+        current = found
+    yield from current
