@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_server.api import bundle, capability, conditional, history, operations, rest
+from fhir_server.api import bundle, capability, conditional, history, operations, rest, validate
 from fhir_server.fhir.outcome import MethodNotAllowed
 
 TYPE_INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create",
@@ -55,6 +55,9 @@ async def _instance_op(request: Request, rtype: str, id: str, op: str) -> Respon
     if not op.startswith("$"):
         raise MethodNotAllowed(f"no interaction at {rtype}/{id}/{op}")
     return await operations.dispatch(request, "instance", op, rtype, id)
+
+
+OPERATION_MODULES = (validate,)  # importing them registers their operations
 
 
 def router() -> APIRouter:
