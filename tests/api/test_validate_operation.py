@@ -1,0 +1,70 @@
+"""$validate over HTTP and meta.profile enforcement on writes, against the ASCMI profiles the server loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fhir_server.settings import Settings
+
+BASE = "https://ascmi.example.org/fhir"
+PATIENT_PROFILE = f"{BASE}/StructureDefinition/ASCMIPatient"
+CONSENT = {"resourceType": "Consent", "status": "active", "scope": {"text": "privacy"}, "category": [{"text": "x"}]}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, load_conformance=True)
+
+
+async def test_validate_reports_base_invariants_with_a_location(client: httpx.AsyncClient) -> None:
+    response = await client.post("/fhir/Consent/$validate", json=CONSENT)
+    assert response.status_code == 200
+    issues = response.json()["issue"]
+    assert any(i["severity"] == "error" and "ppc-1" in i["diagnostics"] for i in issues)
+
+
+async def test_validate_against_a_held_profile_names_each_missing_element(client: httpx.AsyncClient) -> None:
+    response = await client.post(f"/fhir/Patient/$validate?profile={PATIENT_PROFILE}",
+                                 json={"resourceType": "Patient"})
+    assert response.status_code == 200
+    expressions = {e for i in response.json()["issue"] for e in i.get("expression", [])}
+    assert {"Patient.name", "Patient.birthDate"} <= expressions
+
+
+async def test_validate_accepts_parameters_with_resource_and_profile(client: httpx.AsyncClient) -> None:
+    params = {"resourceType": "Parameters", "parameter": [
+        {"name": "resource", "resource": {"resourceType": "Patient", "name": [{"family": "Ruiz"}],
+                                          "birthDate": "1990-04-01"}},
+        {"name": "profile", "valueUri": PATIENT_PROFILE}]}
+    response = await client.post("/fhir/Patient/$validate", json=params)
+    assert response.status_code == 200
+    assert all(i["severity"] != "error" for i in response.json()["issue"]), response.json()
+
+
+async def test_validate_with_an_unknown_mode_is_rejected(client: httpx.AsyncClient) -> None:
+    response = await client.post("/fhir/Patient/$validate?mode=sideways", json={"resourceType": "Patient"})
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["code"] == "invalid"
+
+
+async def test_create_enforces_a_known_meta_profile_with_422(client: httpx.AsyncClient) -> None:
+    response = await client.post("/fhir/Patient", json={"resourceType": "Patient", "meta": {"profile": [PATIENT_PROFILE]}})
+    assert response.status_code == 422
+    assert response.json()["issue"][0]["code"] == "required"
+    assert (await client.get("/fhir/Patient/_history")).json().get("total") == 0
+
+
+async def test_create_with_an_unknown_meta_profile_is_stored(client: httpx.AsyncClient) -> None:
+    response = await client.post("/fhir/Patient", json={"resourceType": "Patient",
+                                                        "meta": {"profile": ["http://example.org/nope"]}})
+    assert response.status_code == 201
+
+
+async def test_profiles_and_network_are_stored_resources_after_start(client: httpx.AsyncClient) -> None:
+    sd = await client.get("/fhir/StructureDefinition/ASCMIConsent")
+    network = await client.get("/fhir/Organization/ascmi-care-partner-network")
+    assert sd.status_code == 200 and sd.json()["url"] == f"{BASE}/StructureDefinition/ASCMIConsent"
+    assert network.status_code == 200
