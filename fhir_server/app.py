@@ -10,9 +10,10 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_server.api import errors, routes
+from fhir_server.api import ascmi, consent, errors, routes
 from fhir_server.api.context import Server
 from fhir_server.repository import bootstrap
+from fhir_server.repository.writebehind import WriteBehind
 from fhir_server.settings import Settings
 from fhir_server.store.base import Store
 
@@ -33,16 +34,19 @@ def make_store(settings: Settings) -> Store:
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     store = store or make_store(settings)
-    server = Server(settings, store)
+    server = Server(settings, store, WriteBehind(store))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.open()
         log.info("store %s open", store.name)
         await bootstrap.load(store, settings.canonical_base, settings.load_conformance)
+        assert server.audit is not None
+        server.audit.start()
         try:
             yield
         finally:
+            await server.audit.stop()
             await store.close()
 
     app = FastAPI(title="ASCMI FHIR server", lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -50,6 +54,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.server = server
     errors.install(app)
     app.include_router(routes.router())
+    app.include_router(ascmi.router())
+    app.include_router(consent.cds_router())
 
     async def health(_: Request) -> Response:
         """Liveness probe (and the round-trip baseline the benchmarks compare against)."""

@@ -13,7 +13,7 @@
 | ASCMI_CANONICAL_BASE | https://ascmi.example.org/fhir | base of every ASCMI canonical URL and identifier system |
 | ASCMI_TIMEZONE | America/Los_Angeles | the time zone that defines "the day" for consent dates |
 | ASCMI_HONOR_DO_NOT_SHARE_ON_FLOOR | true | a member's explicit "do not share" wins over the legal floor |
-| FHIR_LOAD_CONFORMANCE | true | write profiles/ and mappings/ into the store at start-up |
+| FHIR_LOAD_CONFORMANCE | true | write the ASCMI content (profiles/, mappings/, the Care Partner network) at start-up |
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Sto
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Profiles and mappings are not loaded by default (0.5 s per app); ASCMI tests override this."""
+    """A plain FHIR server: the ASCMI start-up content (0.5 s per app) is off; ASCMI tests turn it on."""
     return Settings(data_dir=tmp_path, load_conformance=False)
 
 

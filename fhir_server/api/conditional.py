@@ -13,10 +13,12 @@ from starlette.responses import Response
 from fhir_server.api import context
 from fhir_server.api.negotiation import negotiate, read_json
 from fhir_server.api.responses import json_response, write_response
+from fhir_server.api.validate import enforce_profiles
 from fhir_server.fhir import jsonio
-from fhir_server.fhir.outcome import BadRequest, NotFound, PreconditionFailed, information
+from fhir_server.fhir.outcome import BadRequest, Conflict, NotFound, PreconditionFailed, information
 from fhir_server.repository import conditional, patch
 from fhir_server.repository import resources as repo
+from fhir_server.store.base import Transaction
 
 _PATCH_TYPES = {"application/json-patch+json"}
 
@@ -33,12 +35,21 @@ def _if_match(request: Request) -> int | None:
     return context.version_from_etag(value, "If-Match") if value is not None else None
 
 
+async def _refuse_overwrite(tx: Transaction, rtype: str, id: str) -> None:
+    """No match, but the body names a resource that exists: it did not match, so it must not be replaced."""
+    current = await tx.current(rtype, id)
+    if current is not None and not current.deleted:
+        raise Conflict(f"{rtype}?criteria matched nothing, yet the body's id names the existing {rtype}/{id}; "
+                       f"use PUT {rtype}/{id} to update it")
+
+
 async def conditional_update(request: Request, rtype: str) -> Response:
     context.resource_type(rtype)
     neg = negotiate(request)
     srv = context.server(request)
     criteria = _criteria(request)
     body = repo.check_body(await read_json(request, srv.settings.max_body_bytes), rtype)
+    await enforce_profiles(request, body)
     base = context.base_url(request)
     async with srv.store.transaction() as tx:
         found = await conditional.find(tx, rtype, criteria)
@@ -51,6 +62,7 @@ async def conditional_update(request: Request, rtype: str) -> Response:
                                  [f"{rtype}.id"])
         else:
             target = body.get("id") or repo.new_id()
+            await _refuse_overwrite(tx, rtype, target)
         result = await repo.update(tx, rtype, target, {**body, "id": target}, if_match=_if_match(request),
                                    check_refs=srv.settings.check_references, base_url=base)
     return write_response(neg, 201 if result.created else 200, result.version, base,

@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from fhir_server.fhir import registry
 from fhir_server.fhir.outcome import BadRequest, NotFound
+from fhir_server.repository.writebehind import WriteBehind
 from fhir_server.settings import Settings
 from fhir_server.store.base import Store
 
@@ -18,6 +19,7 @@ class Server:
 
     settings: Settings
     store: Store
+    audit: WriteBehind | None = None
 
 
 def server(request: Request) -> Server:
@@ -38,12 +40,23 @@ def resource_type(name: str) -> str:
     return name
 
 
+def whole_number(text: str) -> int | None:
+    """ASCII digits that fit a 64-bit store column → int; anything else (``"²"``, ``"-1"``, 10**30) → None.
+
+    >>> whole_number("42"), whole_number("²"), whole_number("9" * 30)
+    (42, None, None)
+    """
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        return None
+    return int(text)
+
+
 def version_from_etag(value: str, header: str) -> int:
     """``W/"3"`` (or ``"3"``, ``3``) → 3; anything else is a 400 naming the header."""
     text = value.strip()
     if text.startswith("W/"):
         text = text[2:]
-    text = text.strip('"')
-    if not text.isdigit():
+    version = whole_number(text.strip('"'))
+    if version is None:
         raise BadRequest(f'{header} must be a version ETag like W/"3", not {value!r}', [header])
-    return int(text)
+    return version

@@ -32,9 +32,10 @@ def parse_count(request: Request, default: int, maximum: int) -> int:
     raw = request.query_params.get("_count")
     if raw is None:
         return default
-    if not raw.isdigit():
+    count = context.whole_number(raw)
+    if count is None:
         raise BadRequest(f"_count must be a whole number, not {raw!r}", ["_count"])
-    return min(int(raw), maximum)
+    return min(count, maximum)
 
 
 async def _history(request: Request, rtype: str | None, id: str | None, path: str) -> Response:
@@ -45,7 +46,7 @@ async def _history(request: Request, rtype: str | None, id: str | None, path: st
         if unknown:
             raise BadRequest(f"unknown history parameter(s): {', '.join(unknown)}", unknown, code="not-supported")
     cursor = request.query_params.get("_cursor")
-    if cursor is not None and not cursor.isdigit():
+    if cursor is not None and context.whole_number(cursor) is None:
         raise BadRequest("_cursor is not a valid page token; follow the Bundle's next link", ["_cursor"])
     query = HistoryQuery(rtype, id, _instant_param(request, "_since"), _instant_param(request, "_at"),
                          parse_count(request, srv.settings.default_count, srv.settings.max_count), cursor)

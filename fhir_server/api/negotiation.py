@@ -49,7 +49,8 @@ def negotiate(request: Request) -> Negotiated:
     fmt = params.get("_format")
     media_type = FHIR_JSON
     if fmt is not None:
-        if _media(fmt) not in JSON_FORMATS:
+        # An unencoded "+" (``_format=application/fhir+json``) arrives as a space.
+        if _media(fmt).replace(" ", "+") not in JSON_FORMATS:
             raise NotAcceptable(f"_format={fmt!r} is not supported: this server speaks JSON only "
                                 "(application/fhir+json)", ["_format"])
     else:

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from fhir_server.api import context
 from fhir_server.api.negotiation import negotiate, read_json
 from fhir_server.api.responses import json_response, version_headers, write_response
+from fhir_server.api.validate import enforce_profiles
 from fhir_server.fhir import instant, jsonio, registry
 from fhir_server.fhir.outcome import BadRequest, Gone, NotFound, information
 from fhir_server.fhir.summary import check_summary, subset
@@ -38,6 +39,8 @@ def _serve(request: Request, body: bytes, headers: dict[str, str]) -> Response:
     elements = request.query_params.get("_elements")
     if summary is not None:
         check_summary(summary)
+        if summary == "count":
+            raise BadRequest("_summary=count applies to searches; a read returns one resource", ["_summary"])
     if summary not in (None, "false") or elements:
         chosen = [e.strip() for e in elements.split(",") if e.strip()] if elements else None
         return json_response(subset(jsonio.loads(body), summary, chosen), 200, headers, neg)
@@ -58,9 +61,10 @@ async def read(request: Request, rtype: str, id: str) -> Response:
 async def vread(request: Request, rtype: str, id: str, vid: str) -> Response:
     context.resource_type(rtype)
     negotiate(request)
-    if not vid.isdigit():
+    version_id = context.whole_number(vid)
+    if version_id is None:
         raise NotFound(f"{rtype}/{id} has no version {vid!r}: version ids are whole numbers")
-    version = await context.server(request).store.vread(rtype, id, int(vid))
+    version = await context.server(request).store.vread(rtype, id, version_id)
     if version is None:
         raise NotFound(f"{rtype}/{id} has no version {vid}")
     headers = version_headers(version)
@@ -75,6 +79,7 @@ async def create(request: Request, rtype: str) -> Response:
     neg = negotiate(request)
     srv = context.server(request)
     body = repo.check_body(await read_json(request, srv.settings.max_body_bytes), rtype)
+    await enforce_profiles(request, body)
     base = context.base_url(request)
     async with srv.store.transaction() as tx:
         if_none_exist = request.headers.get("if-none-exist")
@@ -95,6 +100,7 @@ async def update(request: Request, rtype: str, id: str) -> Response:
     if not registry.is_valid_id(id):
         raise BadRequest(f"{id!r} is not a valid FHIR id (1-64 of A-Z a-z 0-9 - .)", [f"{rtype}.id"])
     body = repo.check_body(await read_json(request, srv.settings.max_body_bytes), rtype, id)
+    await enforce_profiles(request, body)
     if_match = request.headers.get("if-match")
     expected = context.version_from_etag(if_match, "If-Match") if if_match is not None else None
     base = context.base_url(request)

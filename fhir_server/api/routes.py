@@ -11,12 +11,12 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_server.api import bundle, capability, conditional, history, operations, rest, validate
-from fhir_server.fhir.outcome import MethodNotAllowed
+from fhir_server.api import bundle, capability, conditional, consent, history, operations, rest, validate
+from fhir_server.fhir.outcome import MethodNotAllowed, NotFound
 
 TYPE_INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create",
                      "search-type"]
-SYSTEM_INTERACTIONS = ["transaction", "batch", "history-system"]
+SYSTEM_INTERACTIONS = ["transaction", "batch", "history-system", "search-system"]
 
 
 async def _type_post(request: Request, rtype: str) -> Response:
@@ -31,6 +31,12 @@ async def _system_get_op(request: Request, rtype: str) -> Response:
     from fhir_server.api import search
 
     return await search.search_type(request, rtype)
+
+
+async def _system_search(request: Request) -> Response:
+    from fhir_server.api import search
+
+    return await search.search_system(request)
 
 
 async def _type_search_post(request: Request, rtype: str) -> Response:
@@ -53,11 +59,11 @@ async def _instance_post(request: Request, rtype: str, id: str) -> Response:
 
 async def _instance_op(request: Request, rtype: str, id: str, op: str) -> Response:
     if not op.startswith("$"):
-        raise MethodNotAllowed(f"no interaction at {rtype}/{id}/{op}")
+        raise NotFound(f"no FHIR endpoint at {rtype}/{id}/{op}")
     return await operations.dispatch(request, "instance", op, rtype, id)
 
 
-OPERATION_MODULES = (validate,)  # importing them registers their operations
+OPERATION_MODULES = (validate, consent)  # importing them registers their operations
 
 
 def router() -> APIRouter:
@@ -65,6 +71,7 @@ def router() -> APIRouter:
     add: Any = r.add_api_route
     add("/metadata", capability.metadata, methods=["GET"])
     add("", bundle.transaction_or_batch, methods=["POST"])
+    add("", _system_search, methods=["GET"])
     add("/", bundle.transaction_or_batch, methods=["POST"])
     add("/_history", history.history_system, methods=["GET"])
     add("/{rtype}/_history", history.history_type, methods=["GET"])

@@ -1,44 +1,59 @@
-"""Search interactions: ``GET [type]?…``, ``POST [type]/_search`` (placeholder until the search engine lands)."""
+"""Search interactions: ``GET [type]?…``, ``POST [type]/_search`` and system search ``GET [base]?_type=…``."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server.api import context
-from fhir_server.api.negotiation import negotiate
+from fhir_server.api.negotiation import negotiate, read_body
 from fhir_server.api.responses import json_response
+from fhir_server.fhir.outcome import UnsupportedMediaType
+from fhir_server.fhir.search import definitions
+from fhir_server.fhir.search.parse import MODIFIERS
 from fhir_server.repository.search import search_bundle
 
 
+@cache
 def capability_search_params(rtype: str) -> list[dict[str, Any]]:
-    return [{"name": "_id", "type": "token"}]
+    """Every parameter the engine supports for ``rtype``, as CapabilityStatement.rest.resource.searchParam."""
+    out = []
+    for code, param in sorted(definitions.params_for(rtype).items()):
+        entry: dict[str, Any] = {"name": code, "type": param.type}
+        modifiers = sorted(MODIFIERS.get(param.type, ()))
+        if param.type == "reference":
+            modifiers.append("[type]")
+        if modifiers:
+            entry["documentation"] = "modifiers: " + ", ".join(f":{m}" for m in modifiers)
+        out.append(entry)
+    return out
+
+
+async def _run(request: Request, rtype: str | None, query: str) -> Response:
+    neg = negotiate(request)
+    srv = context.server(request)
+    bundle = await search_bundle(srv.store, rtype, query, context.base_url(request), srv.settings, neg.strict)
+    return json_response(bundle, 200, None, neg)
 
 
 async def search_type(request: Request, rtype: str) -> Response:
     context.resource_type(rtype)
-    neg = negotiate(request)
-    srv = context.server(request)
-    bundle = await search_bundle(srv.store, rtype, request.url.query, context.base_url(request), srv.settings,
-                                 neg.strict)
-    return json_response(bundle, 200, None, neg)
+    return await _run(request, rtype, request.url.query)
+
+
+async def search_system(request: Request) -> Response:
+    return await _run(request, None, request.url.query)
 
 
 async def search_type_post(request: Request, rtype: str) -> Response:
     """``POST [type]/_search`` with an x-www-form-urlencoded body: the same as GET with those parameters."""
     context.resource_type(rtype)
-    neg = negotiate(request)
     srv = context.server(request)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in ("application/x-www-form-urlencoded", ""):
-        from fhir_server.fhir.outcome import UnsupportedMediaType
-
         raise UnsupportedMediaType("POST _search takes an application/x-www-form-urlencoded body")
-    from fhir_server.api.negotiation import read_body
-
     body = (await read_body(request, srv.settings.max_body_bytes)).decode("utf-8", "replace")
-    query = "&".join(q for q in (request.url.query, body) if q)
-    bundle = await search_bundle(srv.store, rtype, query, context.base_url(request), srv.settings, neg.strict)
-    return json_response(bundle, 200, None, neg)
+    return await _run(request, rtype, "&".join(q for q in (request.url.query, body) if q))

@@ -44,7 +44,10 @@ def parse_datetime(value: str) -> datetime | None:
 def to_instant(value: str) -> str | None:
     """Normalise a client-given date/dateTime/instant to the stored instant format, or None if invalid."""
     parsed = parse_datetime(value)
-    return None if parsed is None else format_instant(parsed)
+    try:
+        return None if parsed is None else format_instant(parsed)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is past year 9999 in UTC
+        return None
 
 
 def http_date(instant: str) -> str:

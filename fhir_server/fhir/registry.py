@@ -91,12 +91,31 @@ def _real_date(value: object) -> bool:
     return not isinstance(value, str) or parse_datetime(value) is not None
 
 
+# FHIR integers are 32-bit; the schema types them as any JSON number.
+_INTEGER_RANGES = {"integer": -2_147_483_648, "positiveInt": 1, "unsignedInt": 0}
+
 @cache
 def _r4_schema() -> dict[str, Any]:
     schema: dict[str, Any] = _data("r4-fhir-schema.json.gz")
-    for name in _DATE_TYPES:
-        schema["definitions"][name]["format"] = "fhir-date"
+    defs = schema["definitions"]
+    # Primitive definitions are also inlined into properties: patch every copy, found by its pattern.
+    patches: dict[str, dict[str, Any]] = {defs[name]["pattern"]: {"format": "fhir-date"} for name in _DATE_TYPES}
+    for name, low in _INTEGER_RANGES.items():
+        patches[defs[name]["pattern"]] = {"minimum": low, "maximum": 2_147_483_647}
+    _patch(schema, patches)
     return schema
+
+
+def _patch(node: Any, patches: dict[str, dict[str, Any]]) -> None:
+    if isinstance(node, dict):
+        extra = patches.get(node.get("pattern")) if isinstance(node.get("pattern"), str) else None
+        if extra:
+            node.update(extra)
+        for value in node.values():
+            _patch(value, patches)
+    elif isinstance(node, list):
+        for value in node:
+            _patch(value, patches)
 
 
 @cache

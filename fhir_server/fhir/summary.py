@@ -14,13 +14,20 @@ SUMMARY_MODES = ("true", "text", "data", "count", "false")
 _SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED",
               "display": "subsetted"}
 _ALWAYS = ("resourceType", "id", "meta")
+# The type suffixes a choice element ``value[x]`` takes in JSON (``valueString``), so ``_elements=value`` works.
+_CHOICE_TYPES = frozenset(
+    "Base64Binary Boolean Canonical Code Date DateTime Decimal Id Instant Integer Markdown Oid PositiveInt String "
+    "Time UnsignedInt Uri Url Uuid Address Age Annotation Attachment CodeableConcept Coding ContactPoint Count "
+    "Distance Duration HumanName Identifier Money Period Quantity Range Ratio Reference SampledData Signature "
+    "Timing ContactDetail Contributor DataRequirement Expression ParameterDefinition RelatedArtifact "
+    "TriggerDefinition UsageContext Dosage Meta".split())
 
 
 def _matches(key: str, elements: list[str]) -> bool:
     for name in elements:
         if name.endswith("[x]"):
             stem = name[:-3]
-            if key.startswith(stem) and key[len(stem) : len(stem) + 1].isupper():
+            if key.startswith(stem) and key[len(stem) :] in _CHOICE_TYPES:
                 return True
         elif key == name:
             return True
@@ -40,6 +47,11 @@ def check_summary(value: str) -> str:
     return value
 
 
+def _choice_names(elements: list[str]) -> list[str]:
+    """Client names as element definitions spell them: ``value`` also means ``value[x]``."""
+    return [*elements, *(f"{name}[x]" for name in elements if not name.endswith("[x]"))]
+
+
 def subset(resource: dict[str, Any], summary: str | None, elements: list[str] | None) -> dict[str, Any]:
     """Apply ``_summary`` (true/text/data/false) or ``_elements`` to one resource.
 
@@ -56,5 +68,5 @@ def subset(resource: dict[str, Any], summary: str | None, elements: list[str] | 
     elif summary == "true":
         keep = registry.summary_elements(rtype)
     else:
-        keep = [*(elements or []), *registry.required_elements(rtype)]
+        keep = [*_choice_names(elements or []), *registry.required_elements(rtype)]
     return _mark({k: v for k, v in resource.items() if k in _ALWAYS or _matches(k, keep)})

@@ -61,11 +61,11 @@ async def _ensure(tx: Transaction, resource: dict[str, Any]) -> bool:
 
 async def load(store: Store, canonical_base: str, conformance: bool = True,
                dirs: tuple[Path, ...] = CONTENT_DIRS) -> int:
-    """Write what changed; returns how many resources were written. The network always exists;
-    ``conformance=False`` skips the profiles and mappings (tests that do not need them start faster)."""
-    resources = [network_organization(canonical_base)]
-    if conformance:
-        resources += conformance_resources(canonical_base, dirs)
+    """Write what changed; returns how many resources were written. ``conformance=False`` (setting
+    ``FHIR_LOAD_CONFORMANCE``) skips the ASCMI content altogether: a plain FHIR server, and the generic tests."""
+    if not conformance:
+        return 0
+    resources = [network_organization(canonical_base), *conformance_resources(canonical_base, dirs)]
     written = 0
     async with store.transaction() as tx:
         for resource in resources:

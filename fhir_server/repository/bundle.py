@@ -18,6 +18,7 @@ from fhir_server.fhir.bundle import plan as planner
 from fhir_server.fhir.bundle.plan import PlannedEntry
 from fhir_server.fhir.outcome import (
     BadRequest,
+    Conflict,
     FHIRError,
     Gone,
     NotFound,
@@ -65,11 +66,11 @@ class BundleProcessor:
 
     async def transaction(self, bundle: dict[str, Any], prefer_return: str) -> dict[str, Any]:
         entries = planner.plan(bundle, self.settings.max_bundle_entries, repo.new_id)
-        planner.check_duplicates(entries)
         for e in entries:
             self._check_resource(e)
         async with self.store.transaction() as tx:
             mapping = await self._resolve_targets(tx, entries)
+            planner.check_duplicates(entries)
             for e in entries:
                 if e.resource is not None:
                     e.resource = planner.rewrite_references(e.resource, mapping)
@@ -161,6 +162,11 @@ class BundleProcessor:
             raise NotFound(f"PATCH {e.url} matches no resource")
         else:
             new_id = e.resource.get("id") if e.resource else None
+            if new_id:
+                current = await tx.current(rtype, new_id)
+                if current is not None and not current.deleted:
+                    raise Conflict(f"{e.url} matches nothing, yet the resource's id names the existing "
+                                   f"{rtype}/{new_id}, which must not be overwritten")
             e.target = planner.Target("instance", rtype, new_id or repo.new_id())
         if e.resource is not None and e.method == "PUT":
             e.resource = {**e.resource, "id": e.target.id}
@@ -247,7 +253,12 @@ class BundleProcessor:
             return EntryResult("200 OK", v, v.body)
         if t.kind == "vread":
             assert t.resource_type and t.id and t.version
-            found = await self.store.vread(t.resource_type, t.id, int(t.version)) if t.version.isdigit() else None
+            found = None
+            if t.version.isdigit():
+                # the current version may have been written by this transaction: only tx sees it
+                current = await tx.current(t.resource_type, t.id)
+                found = current if current is not None and current.version_id == int(t.version) \
+                    else await self.store.vread(t.resource_type, t.id, int(t.version))
             if found is None:
                 raise NotFound(f"{t.resource_type}/{t.id} has no version {t.version}")
             if found.deleted:
@@ -294,9 +305,10 @@ class BundleProcessor:
                 response["lastModified"] = v.last_updated
             if r.outcome is not None:
                 response["outcome"] = r.outcome
-            e = entries[i]
-            is_read = e is not None and e.method in ("GET", "HEAD")
-            if r.body is not None and (is_read or prefer_return == "representation") \
+            planned = entries[i]
+            method = planned.method if planned is not None else None
+            is_read = method in ("GET", "HEAD")
+            if r.body is not None and (method == "GET" or (not is_read and prefer_return == "representation")) \
                     and not r.status.startswith("304"):
                 entry["resource"] = orjson.Fragment(r.body) if isinstance(r.body, bytes) else r.body
             elif prefer_return == "OperationOutcome" and r.outcome is None and not is_read:

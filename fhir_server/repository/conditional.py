@@ -9,14 +9,14 @@ from urllib.parse import parse_qsl
 
 from fhir_server.fhir.outcome import BadRequest, PreconditionFailed
 from fhir_server.fhir.search import api as search_api
-from fhir_server.store.base import ResourceVersion, Transaction
+from fhir_server.store.base import ResourceVersion, Store, Transaction
 
 
-async def find(tx: Transaction, resource_type: str, query_string: str, limit: int = 2) -> list[ResourceVersion]:
+async def find(tx: Transaction | Store, resource_type: str, query_string: str, limit: int = 2) -> list[ResourceVersion]:
     """Up to ``limit`` current resources matching ``query_string`` (strict parsing: an unknown
     parameter must not silently widen the match to everything)."""
     pairs = parse_qsl(query_string.lstrip("?"), keep_blank_values=True)
-    criteria = [(k, v) for k, v in pairs if not k.startswith("_") or k in search_api.FILTER_PARAMS]
+    criteria = [(k, v) for k, v in pairs if not k.startswith("_") or k.split(":")[0] in search_api.FILTER_PARAMS]
     if not criteria:
         raise BadRequest(f"the condition {query_string!r} has no search criteria; it would match everything",
                          code="invalid")

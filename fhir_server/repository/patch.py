@@ -17,8 +17,11 @@ def patch_from_binary(resource: dict[str, Any]) -> Any:
     if resource.get("resourceType") != "Binary" or "json-patch" not in str(resource.get("contentType", "")):
         raise FHIRError(422, "not-supported", "a PATCH entry must carry a Binary with contentType "
                         "application/json-patch+json (FHIRPath Patch is not supported)")
+    data = resource.get("data", "")
+    if not isinstance(data, str):
+        raise BadRequest("Binary.data must be a base64 string holding the JSON Patch", code="structure")
     try:
-        return jsonio.loads(base64.b64decode(resource.get("data", ""), validate=True))
+        return jsonio.loads(base64.b64decode(data, validate=True))
     except (ValueError, jsonio.InvalidJSON) as exc:
         raise BadRequest(f"the Binary does not hold a JSON Patch document: {exc}") from None
 

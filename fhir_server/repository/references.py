@@ -21,7 +21,9 @@ def iter_references(node: Any, path: str) -> Iterator[tuple[str, str]]:
         for key, value in node.items():
             if key == "reference" and isinstance(value, str):
                 yield f"{path}.reference", value
-            elif key not in ("contained",) and isinstance(value, dict | list):
+            elif key == "contained" or (key == "resource" and isinstance(value, dict) and "resourceType" in value):
+                continue  # a contained resource, or a Bundle entry's: its references resolve inside the container
+            elif isinstance(value, dict | list):
                 yield from iter_references(value, f"{path}.{key}")
     elif isinstance(node, list):
         for i, item in enumerate(node):

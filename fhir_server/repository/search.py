@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 from fhir_server.fhir.bundles import searchset_bundle
-from fhir_server.fhir.search.ast import SearchQuery
+from fhir_server.fhir.outcome import operation_outcome
+from fhir_server.fhir.search.api import parse_search
 from fhir_server.settings import Settings
 from fhir_server.store.base import Store, Transaction
 
+_IGNORED = {"_format", "_pretty"}
 
-async def search_bundle(source: Store | Transaction, rtype: str, query_string: str, base: str,
+
+def query_pairs(query_string: str) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in parse_qsl(query_string, keep_blank_values=True) if k not in _IGNORED]
+
+
+async def search_bundle(source: Store | Transaction, rtype: str | None, query_string: str, base: str,
                         settings: Settings, strict: bool = False) -> dict[str, Any]:
-    pairs = parse_qsl(query_string, keep_blank_values=True)
-    ids = tuple(i for k, v in pairs if k == "_id" for i in v.split(",") if i)
-    count = settings.default_count
-    for k, v in pairs:
-        if k == "_count" and v.isdigit():
-            count = min(int(v), settings.max_count)
-    cursor = next((v for k, v in pairs if k == "_cursor"), None)
-    page = await source.search(SearchQuery(rtype, ids, count, cursor))
-    params = [(k, v) for k, v in pairs if k != "_cursor"]
-    self_link = f"{base}/{rtype}" + (f"?{urlencode(params)}" if params else "")
-    next_link = f"{base}/{rtype}?{urlencode([*params, ('_cursor', page.next_cursor)])}" if page.next_cursor else None
-    return searchset_bundle(page.matches, page.includes, base, self_link, next_link, page.total)
+    """A searchset Bundle for ``[base]/[rtype]?query_string`` (``rtype`` None: system search with ``_type``)."""
+    query = parse_search(rtype, query_pairs(query_string), strict=strict)
+    if not any(k == "_count" for k, _ in query.honoured) and query.count != settings.default_count:
+        from dataclasses import replace
+
+        query = replace(query, count=min(query.count, settings.max_count))
+    page = await source.search(query)
+    path = f"{base}/{rtype}" if rtype else base
+    head = query.self_link_query()
+    self_link = f"{path}?{head}" if head else path
+    next_link = f"{path}?{query.next_link_query(page.next_cursor)}" if page.next_cursor else None
+    issues = operation_outcome(list(query.warnings)) if query.warnings else None
+    return searchset_bundle(page.matches, page.includes, base, self_link, next_link, page.total,
+                            summary=query.summary, elements=list(query.elements) or None, issues=issues)

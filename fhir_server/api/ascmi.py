@@ -1,0 +1,48 @@
+"""ASCMI intake over HTTP: ``POST /ascmi/forms`` and ``POST /ascmi/revocations`` (ASCMI.md §1).
+
+The body is the form or revocation JSON itself; the answer is 201 with ``Location`` naming the Consent version
+it produced and the transaction-response Bundle.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fhir_server.api import context
+from fhir_server.api.negotiation import negotiate, read_json
+from fhir_server.api.responses import json_response, version_headers
+from fhir_server.ascmi.intake import Intake, IntakeResult
+
+_JSON = {"application/json", "application/fhir+json", ""}
+
+
+def _intake(request: Request) -> Intake:
+    srv = context.server(request)
+    return Intake(srv.store, srv.settings, context.base_url(request))
+
+
+def _created(request: Request, result: IntakeResult) -> Response:
+    neg = negotiate(request)
+    headers = version_headers(result.consent, context.base_url(request))
+    return json_response(result.response, 201, headers, neg)
+
+
+async def file_form(request: Request) -> Response:
+    neg = negotiate(request)
+    form = await read_json(request, context.server(request).settings.max_body_bytes, _JSON)
+    return _created(request, await _intake(request).file_form(form, neg.prefer_return))
+
+
+async def file_revocation(request: Request) -> Response:
+    neg = negotiate(request)
+    body = await read_json(request, context.server(request).settings.max_body_bytes, _JSON)
+    return _created(request, await _intake(request).file_revocation(body, neg.prefer_return))
+
+
+def router() -> APIRouter:
+    r = APIRouter(prefix="/ascmi")
+    r.add_api_route("/forms", file_form, methods=["POST"])
+    r.add_api_route("/revocations", file_revocation, methods=["POST"])
+    return r

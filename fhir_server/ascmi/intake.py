@@ -1,0 +1,170 @@
+"""ASCMI intake as a service: validate, look up what is on file, map, and write one transaction.
+
+The pure pieces (schema checks, mapping, supersession, revocation rules) live beside this module; this one only
+gathers their inputs through the Store interface and hands the Bundle to the transaction processor. A 412 from
+an ``If-Match`` in the Bundle means someone changed the person's consents meanwhile: look again and retry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fhir_server.ascmi import mapping, patient, revocation, schema
+from fhir_server.ascmi.bundle import token_query
+from fhir_server.ascmi.canonical import NETWORK_REFERENCE
+from fhir_server.ascmi.stored import KnownPartner, Stored
+from fhir_server.ascmi.terminology import Terminology, load_terminology
+from fhir_server.fhir import jsonio
+from fhir_server.fhir.outcome import BadRequest, FHIRError, NotFound, Unprocessable
+from fhir_server.repository import conditional
+from fhir_server.repository.bundle import BundleProcessor
+from fhir_server.settings import Settings
+from fhir_server.store.base import ResourceVersion, Store
+
+RETRIES = 3
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    """The transaction-response and the Consent the form (or revocation) produced."""
+
+    response: dict[str, Any]
+    consent: ResourceVersion
+
+
+def _stored(version: ResourceVersion) -> Stored:
+    assert version.body is not None
+    return Stored(jsonio.loads(version.body), version.id, str(version.version_id))
+
+
+class Intake:
+    def __init__(self, store: Store, settings: Settings, base: str) -> None:
+        self.store = store
+        self.settings = settings
+        self.base = base
+        self.tz = ZoneInfo(settings.timezone)
+        self.terminology: Terminology = load_terminology(settings.canonical_base)
+
+    def _now(self) -> datetime:
+        return datetime.now(self.tz)
+
+    def _today(self) -> date:
+        return self._now().date()
+
+    # -- lookups ----------------------------------------------------------------------------------------
+
+    async def _find(self, rtype: str, query: str, limit: int = 50) -> list[ResourceVersion]:
+        return await conditional.find(self.store, rtype, query, limit)  # type: ignore[arg-type]
+
+    async def _form_consents(self, patient_id: str) -> list[Stored]:
+        system = self.terminology.canonical.codesystem("ascmi-form")
+        found = await self._find("Consent", f"patient=Patient/{patient_id}&category={system}|", 1000)
+        return [_stored(v) for v in found]
+
+    async def _known_partners(self, partners: list[dict[str, Any]]) -> list[KnownPartner]:
+        known = []
+        for partner in partners:
+            identifiers = partner.get("identifiers") or []
+            if not identifiers:
+                continue
+            orgs = await self._find("Organization", token_query("identifier", identifiers), 2)
+            if len(orgs) > 1:
+                raise BadRequest(f"the identifiers of Care Partner {partner.get('name')!r} name two different "
+                                 f"Organizations on file ({orgs[0].reference}, {orgs[1].reference})")
+            if not orgs:
+                continue
+            affiliations = await self._find(
+                "OrganizationAffiliation",
+                f"participating-organization={orgs[0].reference}&primary-organization={NETWORK_REFERENCE}", 100)
+            known.append(KnownPartner(_stored(orgs[0]), tuple(_stored(a) for a in affiliations)))
+        return known
+
+    async def _patient(self, individual: dict[str, Any], collector: dict[str, Any]) -> ResourceVersion | None:
+        found = await self._find("Patient", patient.match_query(individual, collector, self.terminology), 2)
+        if len(found) > 1:
+            raise BadRequest("the individual's identifiers name two different Patients on file")
+        return found[0] if found else None
+
+    # -- forms --------------------------------------------------------------------------------------------
+
+    async def file_form(self, form: Any, prefer_return: str = "representation") -> IntakeResult:
+        schema.check_form(form, terminology=self.terminology, today=self._today())
+        named = [form["collector"], *form["recipients"].get("include", []),
+                 *form["recipients"].get("exclude", []), *form.get("intermediaries", [])]
+        for attempt in range(RETRIES):
+            person = await self._patient(form["individual"], form["collector"])
+            existing = await self._form_consents(person.id) if person else []
+            bundle = mapping.form_to_bundle(
+                form, now=self._now(), canonical_base=self.settings.canonical_base, tz=self.settings.timezone,
+                known_partners=await self._known_partners(named), existing_consents=existing,
+                terminology=self.terminology)
+            try:
+                return await self._run(bundle, mapping.produced_consent_index(bundle), prefer_return)
+            except FHIRError as exc:
+                if exc.status != 412 or attempt == RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    # -- revocations ----------------------------------------------------------------------------------------
+
+    async def _revoked(self, body: dict[str, Any]) -> tuple[Stored, Stored]:
+        revokes = body["revokes"]
+        if "consent" in revokes:
+            reference = str(revokes["consent"])
+            rtype, _, cid = reference.partition("/")
+            version = await self.store.read("Consent", cid) if rtype == "Consent" and cid else None
+            if version is None or version.deleted:
+                raise NotFound(f"{reference} is not on file", ["$.revokes.consent"])
+            consent = _stored(version)
+            person_ref = (consent.resource.get("patient") or {}).get("reference", "")
+            person = await self.store.read("Patient", person_ref.partition("/")[2]) if person_ref else None
+            if person is None or person.deleted:
+                raise Unprocessable(f"{reference} names no Patient on file", ["$.revokes.consent"])
+            return consent, _stored(person)
+        form_id = str(revokes["formId"])
+        system = self.terminology.canonical.codesystem("ascmi-form")
+        candidates = []
+        for version in await self._find("Consent", f"identifier={_escape(form_id)}&category={system}|", 100):
+            consent = _stored(version)
+            person_ref = (consent.resource.get("patient") or {}).get("reference", "")
+            person = await self.store.read("Patient", person_ref.partition("/")[2]) if person_ref else None
+            if person is not None and not person.deleted:
+                candidates.append((consent, _stored(person).resource))
+        consent, person_resource = revocation.select_by_form_id(form_id, candidates, body,
+                                                                terminology=self.terminology)
+        person_id = str(person_resource["id"])
+        person_version = str((person_resource.get("meta") or {}).get("versionId", "1"))
+        return consent, Stored(person_resource, person_id, person_version)
+
+    async def file_revocation(self, body: Any, prefer_return: str = "representation") -> IntakeResult:
+        schema.check_revocation(body, terminology=self.terminology, today=self._today())
+        for attempt in range(RETRIES):
+            revoked, person = await self._revoked(body)
+            bundle = revocation.revocation_to_bundle(
+                body, revoked=revoked, patient=person, now=self._now(),
+                canonical_base=self.settings.canonical_base, tz=self.settings.timezone,
+                known_partners=await self._known_partners([body["receivedBy"]]), terminology=self.terminology)
+            try:
+                return await self._run(bundle, mapping.produced_consent_index(bundle), prefer_return)
+            except FHIRError as exc:
+                if exc.status != 412 or attempt == RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    # -- writing ------------------------------------------------------------------------------------------
+
+    async def _run(self, bundle: dict[str, Any], consent_index: int, prefer_return: str) -> IntakeResult:
+        processor = BundleProcessor(self.store, self.settings, self.base)
+        response = await processor.transaction(bundle, prefer_return)
+        location = response["entry"][consent_index]["response"]["location"]
+        rtype, cid, _, vid = location.split("/")[:4]
+        consent = await self.store.vread(rtype, cid, int(vid))
+        assert consent is not None
+        return IntakeResult(response, consent)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(",", "\\,").replace("|", "\\|").replace("$", "\\$")

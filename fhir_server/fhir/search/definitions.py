@@ -1,0 +1,110 @@
+"""The R4 search parameter definitions, loaded once from ``fhir_server/data/search-parameters.json``.
+
+The data file is derived from the official R4 ``search-parameters.json`` by
+``scripts/derive_search_parameters.py``; nothing here hard-codes a parameter name except the server-level ones
+that the resource table serves directly (``_id``, ``_lastUpdated``).
+
+>>> params_for("Consent")["patient"].target
+('Patient',)
+>>> params_for("Consent")["_tag"].type
+'token'
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).resolve().parent.parent.parent / "data" / "search-parameters.json"
+
+# Served by columns of the resource table, not by index rows.
+RESOURCE_COLUMNS = frozenset({"_id", "_lastUpdated"})
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    param: str  # code of the component's own parameter (on the same resource type)
+    expression: str  # FHIRPath relative to the composite's context element
+
+
+@dataclass(frozen=True, slots=True)
+class SearchParam:
+    code: str
+    type: str  # number | date | string | token | reference | composite | quantity | uri
+    expression: str
+    target: tuple[str, ...] = ()
+    datatypes: tuple[str, ...] = ()
+    component: tuple[Component, ...] = ()
+
+
+def _param(code: str, raw: dict[str, Any]) -> SearchParam:
+    return SearchParam(
+        code=code,
+        type=raw["type"],
+        expression=raw["expression"],
+        target=tuple(raw.get("target", ())),
+        datatypes=tuple(raw.get("datatypes", ())),
+        component=tuple(Component(c["param"], c["expression"]) for c in raw.get("component", ())),
+    )
+
+
+@cache
+def _data() -> dict[str, Any]:
+    return json.loads(DATA.read_text())  # type: ignore[no-any-return]
+
+
+@cache
+def resource_types() -> frozenset[str]:
+    """The concrete R4 resource types (147 in the source data)."""
+    return frozenset(_data()["resourceTypes"])
+
+
+@cache
+def choice_elements() -> frozenset[str]:
+    """Element names that are choices in some type (``value`` for ``value[x]``)."""
+    return frozenset(_data()["choiceElements"])
+
+
+@cache
+def params_for(resource_type: str) -> dict[str, SearchParam]:
+    """All search parameters of ``resource_type`` (Resource- and DomainResource-level ones included).
+
+    Unknown types get the Resource-level parameters only (the caller validates the type itself).
+    """
+    data = _data()
+    levels = ["Resource"]
+    if resource_type not in data["domainResourceExclusions"]:
+        levels.append("DomainResource")
+    levels.append(resource_type)
+    out: dict[str, SearchParam] = {}
+    for level in levels:
+        for code, raw in data["params"].get(level, {}).items():
+            out[code] = _param(code, raw)
+    return out
+
+
+def param(resource_type: str, code: str) -> SearchParam | None:
+    return params_for(resource_type).get(code)
+
+
+@cache
+def common_params(types: tuple[str, ...]) -> dict[str, SearchParam]:
+    """Parameters usable across several types (``_type`` system search): same code and type on every one."""
+    if not types:
+        return params_for("Resource")
+    first, *rest = types
+    out = {}
+    for code, p in params_for(first).items():
+        others = [params_for(t).get(code) for t in rest]
+        if all(o is not None and o.type == p.type for o in others):
+            out[code] = p
+    return out
+
+
+@cache
+def reference_params(resource_type: str) -> tuple[SearchParam, ...]:
+    """Reference parameters of a type (``_include=Type:*``)."""
+    return tuple(p for p in params_for(resource_type).values() if p.type == "reference")

@@ -1,0 +1,229 @@
+"""A fast evaluator for the FHIRPath subset used by the R4 search parameters, with fhirpathpy as fallback.
+
+Every R4 search expression but one is a union (``|``) of paths built from these steps:
+
+- ``Patient.name.family``                    fields (choice elements ``value[x]`` found by prefix)
+- ``(Observation.value as Quantity)``         ``as`` / ``.as(T)`` / ``.ofType(T)`` on choice elements
+- ``Observation.subject.where(resolve() is Patient)``   reference target type filter (no I/O: by the
+  reference's ``Type/`` prefix or its ``type`` element)
+- ``Patient.telecom.where(system='email')``  equality filter on a child
+- ``Bundle.entry[0].resource``               index
+
+Results are ``(value, type_hint)`` pairs where the hint is the choice suffix (``Quantity`` for
+``valueQuantity``) or ``None``. fhirpathpy (no ``resolve()``, slow: ~50 µs per path) handles the rest.
+
+>>> compile_path("(Observation.value as Quantity)")({"resourceType": "Observation", "valueQuantity": {"value": 1}})
+[({'value': 1}, 'Quantity')]
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+Item = tuple[Any, str | None]
+Evaluator = Callable[[dict[str, Any]], list[Item]]
+
+_AS_PAREN = re.compile(r"^\((.+) as (\w+)\)(.*)$")
+_SEGMENT = re.compile(r"\.(?![^(]*\))")
+_STEP_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"(\w+)"), "field"),
+    (re.compile(r"(\w+)\[(\d+)\]"), "index"),
+    (re.compile(r"(?:as|ofType)\((\w+)\)"), "as"),
+    (re.compile(r"where\(resolve\(\) is (\w+)\)"), "resolve"),
+    (re.compile(r"where\((\w+)\s*=\s*'([^']*)'\)"), "equals"),
+]
+
+
+@cache
+def _choice_names() -> frozenset[str]:
+    from fhir_server.fhir.search.definitions import choice_elements
+
+    return choice_elements()
+
+
+_scope = threading.local()
+
+
+@contextmanager
+def memo_scope() -> Iterator[None]:
+    """Within the block, child lookups are memoised per (element, name): one resource's ~40 expressions
+    share their prefixes (``Observation.value`` is looked up by nine parameters)."""
+    _scope.memo = {}
+    try:
+        yield
+    finally:
+        _scope.memo = None
+
+
+def _children(value: Any, name: str) -> list[Item]:
+    if not isinstance(value, dict):
+        return []
+    memo: dict[tuple[int, str], list[Item]] | None = getattr(_scope, "memo", None)
+    if memo is None:
+        return _lookup(value, name)
+    key = (id(value), name)
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = _lookup(value, name)
+    return found
+
+
+def _lookup(value: dict[str, Any], name: str) -> list[Item]:
+    found = value.get(name)
+    if found is not None:
+        return [(v, None) for v in found] if isinstance(found, list) else [(found, None)]
+    if name not in _choice_names():
+        return []
+    out: list[Item] = []
+    for key, v in value.items():  # choice element: valueQuantity, deceasedBoolean, ...
+        if key.startswith(name) and len(key) > len(name) and key[len(name)].isupper():
+            hint = key[len(name):]
+            out += [(x, hint) for x in v] if isinstance(v, list) else [(v, hint)]
+    return out
+
+
+def _ref_type(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return None
+    ref = value.get("reference")
+    if isinstance(ref, str):
+        parts = ref.split("/_history/")[0].split("/")
+        if len(parts) >= 2:
+            return parts[-2]
+    t = value.get("type")
+    return t if isinstance(t, str) else None
+
+
+def _step(kind: str, args: tuple[str, ...]) -> Callable[[list[Item]], list[Item]]:
+    if kind == "field":
+        (name,) = args
+        return lambda items: [c for v, _ in items for c in _children(v, name)]
+    if kind == "index":
+        name, n = args[0], int(args[1])
+
+        def index(items: list[Item]) -> list[Item]:
+            found = [c for v, _ in items for c in _children(v, name)]
+            return found[n : n + 1]
+
+        return index
+    if kind == "as":
+        wanted = args[0].lower()
+        return lambda items: [(v, h) for v, h in items if h is None or h.lower() == wanted]
+    if kind == "resolve":
+        (target,) = args
+        return lambda items: [(v, h) for v, h in items if _ref_type(v) == target]
+    if kind == "equals":
+        field, expected = args
+        return lambda items: [(v, h) for v, h in items if isinstance(v, dict) and v.get(field) == expected]
+    raise ValueError(kind)
+
+
+def _parse_path(path: str, relative: bool) -> list[Callable[[list[Item]], list[Item]]] | None:
+    """Steps of one union member, or None if outside the fast subset."""
+    path = path.strip()
+    m = _AS_PAREN.match(path)
+    if m:
+        path = f"{m[1]}.as({m[2]}){m[3]}"
+    segments = _SEGMENT.split(path)
+    steps = []
+    start = 0
+    if not relative:
+        head = segments[0]
+        if not re.fullmatch(r"[A-Z]\w*", head):
+            return None
+        start = 1
+        steps.append(_type_check(head))
+    for seg in segments[start:]:
+        for pattern, kind in _STEP_PATTERNS:
+            sm = pattern.fullmatch(seg)
+            if sm:
+                steps.append(_step(kind, sm.groups()))
+                break
+        else:
+            return None
+    return steps
+
+
+def _type_check(head: str) -> Callable[[list[Item]], list[Item]]:
+    if head in ("Resource", "DomainResource"):
+        return lambda items: items
+    return lambda items: [(v, h) for v, h in items if isinstance(v, dict) and v.get("resourceType") == head]
+
+
+def _chain(steps: list[Callable[[list[Item]], list[Item]]]) -> Evaluator:
+    def run(resource: dict[str, Any]) -> list[Item]:
+        items: list[Item] = [(resource, None)]
+        for step in steps:
+            items = step(items)
+            if not items:
+                return items
+        return items
+
+    return run
+
+
+def _fallback(expression: str) -> Evaluator:
+    from fhirpathpy import compile as fp_compile
+    from fhirpathpy.models import models
+
+    compiled = fp_compile(expression, models["r4"])
+
+    def run(resource: dict[str, Any]) -> list[Item]:
+        try:
+            return [(v, None) for v in compiled(resource, {})]
+        except Exception:  # an expression outside fhirpathpy's reach indexes nothing rather than failing a write
+            return []
+
+    return run
+
+
+_EXISTS_NOT_FALSE = re.compile(r"(\w+)\.(\w+)\.exists\(\) and \1\.\2 != false")
+
+
+def _exists_not_false(name: str) -> Evaluator:
+    """``Patient.deceased.exists() and Patient.deceased != false`` → [True] / [False] (the token ``deceased``)."""
+
+    def run(resource: dict[str, Any]) -> list[Item]:
+        values = _children(resource, name)
+        return [(bool(values) and any(v is not False for v, _ in values), None)]
+
+    return run
+
+
+@cache
+def compile_path(expression: str, relative: bool = False) -> Evaluator:
+    """Compile once: a function resource → [(value, type_hint)]. ``relative``: no leading type name."""
+    special = _EXISTS_NOT_FALSE.fullmatch(expression.strip())
+    if special and not relative:
+        type_check, inner = _type_check(special[1]), _exists_not_false(special[2])
+        return lambda resource: inner(resource) if type_check([(resource, None)]) else []
+    members = [m for m in re.split(r"\s\|\s", expression)]
+    parsed = [_parse_path(m, relative) for m in members]
+    if any(p is None for p in parsed):
+        return _fallback(expression)
+    chains = [_chain(p) for p in parsed if p is not None]
+    if len(chains) == 1:
+        return chains[0]
+
+    def union(resource: dict[str, Any]) -> list[Item]:
+        out: list[Item] = []
+        for c in chains:
+            out += c(resource)
+        return out
+
+    return union
+
+
+def evaluate_from(items: list[Item], expression: str) -> list[Item]:
+    """Evaluate a relative expression (composite component) from each context item."""
+    fn = compile_path(expression, relative=True)
+    out: list[Item] = []
+    for v, _ in items:
+        if isinstance(v, dict):
+            out += fn(v)
+    return out

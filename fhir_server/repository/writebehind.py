@@ -1,0 +1,69 @@
+"""Write-behind for records that must not slow the request that causes them (AuditEvents of decisions).
+
+Records are queued and written by one background task, many per store transaction (group commit), so a
+decision does not wait for an fsync of its own. The price, documented in README: records queued in the last
+moments before a crash (not a clean shutdown, which drains the queue) can be lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from fhir_server.repository import resources as repo
+from fhir_server.store.base import Store
+
+log = logging.getLogger("fhir_server")
+
+
+class WriteBehind:
+    def __init__(self, store: Store, max_batch: int = 500) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="write-behind")
+
+    def submit(self, resource: dict[str, Any]) -> str:
+        """Queue a create; returns the id the resource will have."""
+        resource = {**resource, "id": resource.get("id") or repo.new_id()}
+        self._queue.put_nowait(resource)
+        return str(resource["id"])
+
+    async def flush(self) -> None:
+        """Write everything queued so far (tests and shutdown)."""
+        while not self._queue.empty():
+            await self._write_batch()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            self._queue.put_nowait(first)  # keep order: the batch starts with it
+            try:
+                await self._write_batch()
+            except Exception:  # noqa: BLE001 - a background writer must survive one bad batch
+                log.exception("write-behind batch failed")
+
+    async def _write_batch(self) -> None:
+        batch = []
+        while not self._queue.empty() and len(batch) < self.max_batch:
+            batch.append(self._queue.get_nowait())
+        if not batch:
+            return
+        async with self.store.transaction() as tx:
+            for resource in batch:
+                await repo.update(tx, resource["resourceType"], resource["id"], resource, check_refs=False,
+                                  method="POST")

@@ -1,0 +1,97 @@
+"""``_include`` and ``_revinclude`` (with ``:iterate``) for a page of matches.
+
+Includes follow ``idx_reference`` rows from the page (by ``rid``); revincludes find the resources whose
+``idx_reference`` rows point at the page (by ``(ref_type, ref_id)``, the target index). ``:iterate`` repeats
+on what the previous round added, up to :data:`MAX_ROUNDS` rounds and :data:`MAX_INCLUDES` resources.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+
+from fhir_server.fhir.search.ast import Include, SearchQuery
+from fhir_server.store.base import ResourceVersion
+from fhir_server.store.sqlite.rows import version_from_row
+
+MAX_ROUNDS = 4
+MAX_INCLUDES = 1000
+CHUNK = 400
+COLUMNS = "r.rid, r.rtype, r.id, r.vid, r.last_updated, r.deleted, r.body"
+
+Row = tuple[object, ...]  # (rid, rtype, id, vid, last_updated, deleted, body)
+
+
+def _chunks(items: list[object]) -> Iterable[list[object]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def _forward(conn: sqlite3.Connection, inc: Include, frontier: list[Row]) -> list[Row]:
+    rids: list[object] = [r[0] for r in frontier if inc.source_type in (None, r[1])]
+    found: list[Row] = []
+    for chunk in _chunks(rids):
+        where, args = [f"x.rid IN ({','.join('?' * len(chunk))})", "x.ref_type IS NOT NULL"], list(chunk)
+        if inc.param is not None:
+            where.append("x.param = ?")
+            args.append(inc.param)
+        else:
+            where.append("instr(x.param, ':') = 0")
+        if inc.target_type is not None:
+            where.append("x.ref_type = ?")
+            args.append(inc.target_type)
+        targets = f"SELECT x.ref_type, x.ref_id FROM idx_reference x WHERE {' AND '.join(where)}"
+        found += conn.execute(
+            f"SELECT {COLUMNS} FROM resource r WHERE r.deleted = 0 AND (r.rtype, r.id) IN ({targets})", args
+        ).fetchall()
+    return found
+
+
+def _reverse(conn: sqlite3.Connection, inc: Include, frontier: list[Row]) -> list[Row]:
+    by_type: dict[object, list[object]] = {}
+    for r in frontier:
+        if inc.target_type in (None, r[1]):
+            by_type.setdefault(r[1], []).append(r[2])
+    found: list[Row] = []
+    for rtype, ids in by_type.items():
+        for chunk in _chunks(ids):
+            where = [f"x.ref_type = ? AND x.ref_id IN ({','.join('?' * len(chunk))})"]
+            args: list[object] = [rtype, *chunk]
+            if inc.source_type is not None:
+                where.append("x.rtype = ?")
+                args.append(inc.source_type)
+            if inc.param is not None:
+                where.append("x.param = ?")
+                args.append(inc.param)
+            sources = f"SELECT x.rid FROM idx_reference x WHERE {' AND '.join(where)}"
+            found += conn.execute(
+                f"SELECT {COLUMNS} FROM resource r WHERE r.deleted = 0 AND r.rid IN ({sources})", args
+            ).fetchall()
+    return found
+
+
+def find_includes(conn: sqlite3.Connection, query: SearchQuery, page: list[Row]) -> list[ResourceVersion]:
+    """Resources to add with ``search.mode = include``; never one of the matches, never twice."""
+    if not query.includes and not query.revincludes:
+        return []
+    seen = {r[0] for r in page}
+    out: list[Row] = []
+    frontier = page
+    for round_ in range(MAX_ROUNDS):
+        fresh: list[Row] = []
+        for inc in query.includes:
+            if round_ == 0 or inc.iterate:
+                fresh += _forward(conn, inc, frontier)
+        for inc in query.revincludes:
+            if round_ == 0 or inc.iterate:
+                fresh += _reverse(conn, inc, frontier)
+        new: list[Row] = []
+        for row in fresh:
+            if row[0] not in seen and len(out) + len(new) < MAX_INCLUDES:
+                seen.add(row[0])
+                new.append(row)
+        out += new
+        if not new:
+            break
+        frontier = new
+    return [version_from_row(r[1:], "PUT") for r in out]

@@ -1,0 +1,78 @@
+"""Every supported parameter type is served by an index: EXPLAIN QUERY PLAN never shows ``SCAN resource``."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+
+import pytest
+
+from fhir_server.fhir import jsonio
+from fhir_server.fhir.search.index import extract
+from fhir_server.fhir.search.parse import parse_search
+from fhir_server.store.base import ResourceVersion
+from fhir_server.store.sqlite import SQLiteStore
+from fhir_server.store.sqlite.search import explain, where_clause
+from tests.fhir.search.resources import RESOURCES
+
+
+async def _load(path: str) -> SQLiteStore:
+    store = SQLiteStore(path)
+    await store.open()
+    async with store.transaction() as tx:
+        for r in RESOURCES.values():
+            await tx.put(ResourceVersion(r["resourceType"], r["id"], 1, "2025-01-01T00:00:00.000Z", False,
+                                         jsonio.dumps(r)), extract(r))
+    return store
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:
+    store = asyncio.run(_load(str(tmp_path_factory.mktemp("plan") / "plan.db")))
+    yield store.reader
+    asyncio.run(store.close())
+
+
+PLANS = [
+    ("Patient", [("name", "mul")]),  # string
+    ("Patient", [("name:exact", "Müller")]),
+    ("Patient", [("name:contains", "ll")]),
+    ("Consent", [("status", "active")]),  # token
+    ("Consent", [("category:text", "privacy")]),
+    ("Consent", [("patient", "Patient/p1")]),  # reference
+    ("Consent", [("patient:identifier", "urn:mrn|1")]),
+    ("Consent", [("date", "ge2025")]),  # date
+    ("RiskAssessment", [("probability", "gt0.5")]),  # number
+    ("Observation", [("value-quantity", "72||/min")]),  # quantity
+    ("Consent", [("_profile", "http://example.org/p")]),  # uri
+    ("Observation", [("code-value-quantity", "8867-4$gt60")]),  # composite
+    ("Consent", [("_id", "c1")]),
+    ("Consent", [("_lastUpdated", "ge2025")]),
+    ("Consent", []),
+    ("Consent", [("patient", "Patient/p1"), ("status", "active")]),  # two-parameter AND
+    ("Consent", [("status", "active"), ("date", "ge2025"), ("_sort", "-date")]),
+    ("Consent", [("patient.identifier", "urn:mrn|123")]),  # chain
+    ("Patient", [("_has:Consent:patient:status", "active")]),
+    ("Consent", [("status:not", "active")]),
+    ("Consent", [("date:missing", "true")]),
+]
+
+
+@pytest.mark.parametrize(("rtype", "pairs"), PLANS, ids=[str(p[1]) for p in PLANS])
+def test_search_plan_never_scans_the_resource_table(db: sqlite3.Connection, rtype: str,
+                                                    pairs: list[tuple[str, str]]) -> None:
+    plan = explain(db, parse_search(rtype, pairs))
+    assert not [step for step in plan if step.startswith("SCAN") and ("resource" in step or step == "SCAN r")], plan
+
+
+def test_a_selective_reference_drives_the_plan_through_the_primary_key(db: sqlite3.Connection) -> None:
+    plan = explain(db, parse_search("Consent", [("status", "active"), ("patient", "Patient/p1")]))
+    assert plan[0] == "SEARCH r USING INTEGER PRIMARY KEY (rowid=?)"
+    assert any("idx_reference" in step for step in plan)
+
+
+def test_count_uses_the_same_conditions(db: sqlite3.Connection) -> None:
+    where, args = where_clause(db, parse_search("Consent", [("status", "active")]))
+    plan = [r[3] for r in db.execute(f"EXPLAIN QUERY PLAN SELECT count(*) FROM resource r WHERE {where}", args)]
+    assert not [s for s in plan if s.startswith("SCAN r")], plan
