@@ -1,7 +1,8 @@
-"""ASCMI intake over HTTP: ``POST /ascmi/forms`` and ``POST /ascmi/revocations`` (ASCMI.md §1).
+"""ASCMI intake over HTTP: ``POST /ascmi/forms`` and ``POST /ascmi/revocations`` (ASCMI.md §1), and
+``POST /ascmi/expiration-events`` (§5).
 
 The body is the form or revocation JSON itself; the answer is 201 with ``Location`` naming the Consent version
-it produced and the transaction-response Bundle.
+it produced and the transaction-response Bundle. An expiration event answers 200 with the Consent's new version.
 """
 
 from __future__ import annotations
@@ -41,8 +42,16 @@ async def file_revocation(request: Request) -> Response:
     return _created(request, await _intake(request).file_revocation(body, neg.prefer_return))
 
 
+async def record_expiration_event(request: Request) -> Response:
+    neg = negotiate(request)
+    body = await read_json(request, context.server(request).settings.max_body_bytes, _JSON)
+    version = await _intake(request).record_expiration_event(body)
+    return json_response(version.body, 200, version_headers(version, context.base_url(request)), neg)
+
+
 def router() -> APIRouter:
     r = APIRouter(prefix="/ascmi")
     r.add_api_route("/forms", file_form, methods=["POST"])
     r.add_api_route("/revocations", file_revocation, methods=["POST"])
+    r.add_api_route("/expiration-events", record_expiration_event, methods=["POST"])
     return r

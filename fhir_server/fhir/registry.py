@@ -103,6 +103,11 @@ def _r4_schema() -> dict[str, Any]:
     for name, low in _INTEGER_RANGES.items():
         patches[defs[name]["pattern"]] = {"minimum": low, "maximum": 2_147_483_647}
     _patch(schema, patches)
+    # Complex types are described by their properties only, so `"meta": true` would pass: require objects.
+    for definition in defs.values():
+        if isinstance(definition, dict) and "properties" in definition:
+            definition.setdefault("type", "object")
+    defs["xhtml"].setdefault("type", "string")  # Narrative.div
     return schema
 
 

@@ -10,6 +10,7 @@ DELETE, then POST, then PUT/PATCH, then GET/HEAD — while the response keeps th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -89,6 +90,9 @@ def parse_url(url: str) -> Target:
     raise BadRequest(f"request.url {url!r} does not address a FHIR interaction")
 
 
+_CONDITIONS = ("ifNoneExist", "ifMatch", "ifNoneMatch", "ifModifiedSince")
+
+
 def _entry(index: int, raw: Any, new_id: Any) -> PlannedEntry:
     if not isinstance(raw, dict):
         raise BadRequest("each entry must be a JSON object", code="structure")
@@ -105,14 +109,17 @@ def _entry(index: int, raw: Any, new_id: Any) -> PlannedEntry:
     resource = raw.get("resource")
     if method in ("POST", "PUT", "PATCH") and not isinstance(resource, dict):
         raise BadRequest(f"a {method} entry needs a resource", code="required")
-    if method in ("POST", "PUT") and target.kind not in ("type", "instance", "search", "system"):
-        raise BadRequest(f"{method} {url} is not a create or update")
-    if method == "POST" and target.kind != "type" and target.kind != "system":
+    if method == "POST" and target.kind != "type":
         raise BadRequest(f"POST must address a resource type, not {url!r}")
+    if method in ("PUT", "PATCH") and target.kind not in ("instance", "search"):
+        raise BadRequest(f"{method} must address a resource (Type/id) or a search (Type?criteria), not {url!r}")
+    for name in _CONDITIONS:
+        if not isinstance(request.get(name, ""), str):
+            raise BadRequest(f"entry.request.{name} must be a string", code="structure")
     full_url = raw.get("fullUrl")
     planned = PlannedEntry(index, method, url, target, resource, full_url if isinstance(full_url, str) else None,
-                           request.get("ifNoneExist"), request.get("ifMatch"), request.get("ifNoneMatch"),
-                           request.get("ifModifiedSince"))
+                           if_none_exist=request.get("ifNoneExist"), if_match=request.get("ifMatch"),
+                           if_none_match=request.get("ifNoneMatch"), if_modified_since=request.get("ifModifiedSince"))
     if method == "POST" and target.kind == "type":
         planned.assigned_id = new_id()
     return planned
@@ -137,7 +144,10 @@ def plan(bundle: dict[str, Any], max_entries: int, new_id: Any) -> list[PlannedE
 
 
 def check_duplicates(entries: list[PlannedEntry]) -> None:
-    """Two entries may not touch the same resource (bundle.html#trules); fullUrls must be unique."""
+    """Two entries may not touch the same resource (bundle.html#trules); fullUrls must be unique.
+
+    Call it after conditional update/delete/patch targets are resolved: their resolved identities count too.
+    """
     seen: dict[str, int] = {}
     urls: dict[str, int] = {}
     for e in entries:
@@ -146,13 +156,20 @@ def check_duplicates(entries: list[PlannedEntry]) -> None:
                 raise BadRequest(f"Bundle.entry[{e.index}].fullUrl {e.full_url} repeats entry[{urls[e.full_url]}]",
                                  [f"Bundle.entry[{e.index}].fullUrl"], code="duplicate")
             urls[e.full_url] = e.index
-        if e.method in ("GET", "HEAD") or e.target.kind != "instance":
-            continue
-        key = f"{e.target.resource_type}/{e.target.id}"
-        if key in seen:
-            raise BadRequest(f"Bundle.entry[{e.index}] and entry[{seen[key]}] both touch {key}",
-                             [f"Bundle.entry[{e.index}].request.url"], code="duplicate")
-        seen[key] = e.index
+        for key in _touched(e):
+            if key in seen:
+                raise BadRequest(f"Bundle.entry[{e.index}] and entry[{seen[key]}] both touch {key}",
+                                 [f"Bundle.entry[{e.index}].request.url"], code="duplicate")
+            seen[key] = e.index
+
+
+def _touched(e: PlannedEntry) -> list[str]:
+    """``Type/id`` of what a write entry changes, once conditional targets are resolved (GET/HEAD: nothing)."""
+    if e.method in ("GET", "HEAD"):
+        return []
+    if e.target.kind == "instance":
+        return [f"{e.target.resource_type}/{e.target.id}"]
+    return [match.reference for match in e.extra.get("matches", ())]  # a conditional delete's matches
 
 
 def execution_order(entries: list[PlannedEntry]) -> list[PlannedEntry]:
@@ -190,30 +207,53 @@ def rewrite_references(node: Any, mapping: dict[str, str]) -> Any:
     """
     if not mapping:
         return node
+    return _rewrite(node, mapping)
+
+
+# a URL in narrative text: temporary ids and absolute URLs, up to a quote, space or tag
+_NARRATIVE_URL = re.compile(r"""(?:urn:(?:uuid|oid):|https?://)[^\s"'<>]+""")
+
+
+def _rewrite_narrative(div: str, mapping: dict[str, str]) -> str:
+    """Replace whole URLs only: ``urn:oid:1.2.3`` must not be rewritten inside ``urn:oid:1.2.34``."""
+    def replace(match: re.Match[str]) -> str:
+        url = match.group(0)
+        if url in mapping:
+            return mapping[url]
+        bare = url.rstrip(".,;:)")  # the end of a sentence is not part of the URL
+        return mapping[bare] + url[len(bare):] if bare in mapping else url
+
+    return _NARRATIVE_URL.sub(replace, div)
+
+
+def _rewrite(node: Any, mapping: dict[str, str]) -> Any:
     if isinstance(node, dict):
         out = {}
         for key, value in node.items():
             if key == "div" and isinstance(value, str):
-                for old, new in mapping.items():
-                    if old in value:
-                        value = value.replace(old, new)
+                value = _rewrite_narrative(value, mapping)
             elif key in _REWRITTEN_KEYS and isinstance(value, str):
                 value = mapping.get(value, value)
             elif isinstance(value, dict | list):
-                value = rewrite_references(value, mapping)
+                value = _rewrite(value, mapping)
             out[key] = value
         return out
     if isinstance(node, list):
-        return [rewrite_references(v, mapping) for v in node]
+        return [_rewrite(v, mapping) for v in node]
     return node
 
 
 def conditional_references(node: Any, path: str = "") -> list[tuple[str, str]]:
-    """References written as searches (``Patient?identifier=x``), to be resolved in the transaction."""
+    """References written as searches (``Patient?identifier=x``), to be resolved in the transaction.
+
+    >>> conditional_references({"subject": {"reference": "Patient?identifier=http://h.org/mrn|7"}}, "Observation")
+    [('Observation.subject.reference', 'Patient?identifier=http://h.org/mrn|7')]
+    """
     found = []
     if isinstance(node, dict):
         for key, value in node.items():
-            if key == "reference" and isinstance(value, str) and "?" in value and "://" not in value:
+            if key == "reference" and isinstance(value, str) and registry.is_resource_type(value.partition("?")[0]) \
+                    and "?" in value:
                 found.append((f"{path}.reference", value))
             elif isinstance(value, dict | list):
                 found += conditional_references(value, f"{path}.{key}" if path else key)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from fhir_server.fhir.outcome import BadRequest
 from fhir_server.fhir.search.ast import SearchPage, SearchQuery
 from fhir_server.fhir.search.index import IndexRows
 from fhir_server.store.base import HistoryPage, HistoryQuery, ResourceVersion
@@ -82,6 +83,13 @@ def _current(conn: sqlite3.Connection, resource_type: str, id: str) -> ResourceV
         f"SELECT {_VERSION_COLUMNS} FROM resource WHERE rtype = ? AND id = ?", (resource_type, id)
     ).fetchone()
     return None if row is None else version_from_row(row, "PUT")
+
+
+def _history_cursor(token: str) -> int:
+    """History page tokens are ``history.seq`` values; anything else did not come from a next link."""
+    if not (token.isascii() and token.isdigit() and len(token) <= 18):
+        raise BadRequest("_cursor is not a valid page token; follow the Bundle's next link", ["_cursor"])
+    return int(token)
 
 
 class SQLiteStore:
@@ -160,7 +168,7 @@ class SQLiteStore:
         if query.want_total:
             total = self.reader.execute(f"SELECT count(*) FROM history h WHERE {filters}", args).fetchone()[0]
         page_sql = filters + (" AND h.seq < ?" if query.cursor else "")
-        page_args = [*args, int(query.cursor)] if query.cursor else list(args)
+        page_args = [*args, _history_cursor(query.cursor)] if query.cursor else list(args)
         rows = self.reader.execute(
             f"SELECT h.seq, h.rtype, h.id, h.vid, h.last_updated, h.deleted, h.body, h.method FROM history h"
             f" WHERE {page_sql} ORDER BY h.seq DESC LIMIT ?",

@@ -1,0 +1,101 @@
+"""Mongo-only behaviour: topology checks, the retrying transaction runner, document shapes, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+import pytest
+
+from fhir_server.fhir.outcome import PreconditionFailed
+from fhir_server.fhir.search.index import extract
+from fhir_server.store.base import ResourceVersion
+from fhir_server.store.mongo import MongoStore, MongoTransaction, StandaloneNotSupported
+from fhir_server.store.mongo.topology import check_topology
+
+pytestmark = pytest.mark.mongo
+
+
+@pytest.mark.parametrize(("hello", "allowed", "expected"), [
+    ({"setName": "rs0"}, False, "replica set rs0"),
+    ({"msg": "isdbgrid"}, False, "sharded cluster (mongos)"),
+    ({"isWritablePrimary": True}, True, "standalone (allowed by MONGODB_ALLOW_STANDALONE)"),
+])
+def test_topology_accepts_replica_sets_and_mongos(hello: dict[str, object], allowed: bool, expected: str) -> None:
+    assert check_topology(hello, allowed) == expected
+
+
+def test_topology_refuses_a_standalone_server_with_advice() -> None:
+    with pytest.raises(StandaloneNotSupported, match="replica set"):
+        check_topology({"isWritablePrimary": True}, allow_standalone=False)
+
+
+@pytest.fixture
+async def mongo(mongo_uri: str) -> MongoStore:
+    store = MongoStore(mongo_uri, f"t_{os.getpid()}_{id(object())}")
+    await store.open()
+    yield store  # type: ignore[misc]
+    await store.client.drop_database(store.database)
+    await store.close()
+
+
+def _version(vid: int, **fields: object) -> ResourceVersion:
+    data = json.dumps({"resourceType": "Consent", "id": "c1", "status": "active", **fields}).encode()
+    return ResourceVersion("Consent", "c1", vid, f"2026-01-01T00:00:0{vid}.000Z", False, data)
+
+
+async def test_run_transaction_reruns_the_loser_which_then_fails_if_match_with_412(mongo: MongoStore) -> None:
+    async with mongo.transaction() as tx:
+        await tx.put(_version(1), None)
+    attempts: list[int] = []
+
+    async def if_match_1(tx: MongoTransaction) -> str:
+        current = await tx.current("Consent", "c1")
+        attempts.append(current.version_id if current else 0)
+        await asyncio.sleep(0.05)
+        if current is None or current.version_id != 1:
+            raise PreconditionFailed("If-Match 1 failed")
+        await tx.put(_version(2), None)
+        return "ok"
+
+    results = await asyncio.gather(mongo.run_transaction(if_match_1), mongo.run_transaction(if_match_1),
+                                   return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["PreconditionFailed", "str"]
+    # The loser ran again (more than once if it retried before the winner committed) and finally saw version 2.
+    assert attempts.count(2) == 1 and attempts.count(1) >= 2
+
+
+async def test_stored_document_shape_is_fixed_and_server_prefixed(mongo: MongoStore) -> None:
+    resource = {"resourceType": "Consent", "id": "c1", "status": "active", "patient": {"reference": "Patient/9"},
+                "$weird.key": {"a.b": 1}}
+    data = json.dumps(resource).encode()
+    async with mongo.transaction() as tx:  # keys with $ and dots never reach MongoDB: the body is bytes
+        await tx.put(ResourceVersion("Consent", "c1", 1, "2026-01-01T00:00:00.000Z", False, data), extract(resource))
+    doc = await mongo.resources.find_one({"_id": "Consent/c1"})
+    assert all(key.startswith("_") for key in doc)
+    assert bytes(doc["_body"]) == data and doc["_pc"] == "Patient/9"
+    assert doc["_ix"]["reference"] == [{"p": "patient", "t": "Patient", "i": "9", "u": None}]
+    hist = await mongo.history_collection.find_one({"_id": "Consent/c1/0000000001"})
+    assert hist["_until"] == "9999-12-31T23:59:59.999Z" and hist["_method"] == "PUT"
+
+
+async def test_a_store_refuses_to_open_on_a_standalone_server() -> None:
+    from tests.mongo_server import secantus_server
+
+    with secantus_server("--standalone") as uri:
+        with pytest.raises(StandaloneNotSupported):
+            await MongoStore(uri, "x", allow_standalone=False).open()
+        # SecantusDB runs transactions even as a standalone; a real standalone mongod would refuse them here.
+        store = MongoStore(uri, "x", allow_standalone=True)
+        await store.open()
+        async with store.transaction() as tx:
+            await tx.put(_version(1), None)
+        assert (await store.read("Consent", "c1")).version_id == 1  # type: ignore[union-attr]
+        await store.close()
+
+
+async def test_an_unreachable_server_fails_open_with_a_clear_message() -> None:
+    store = MongoStore("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300", "x")
+    with pytest.raises(RuntimeError, match="cannot open the MongoDB store"):
+        await store.open()
