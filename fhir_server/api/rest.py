@@ -16,6 +16,7 @@ from fhir_server.fhir import instant, jsonio, registry
 from fhir_server.fhir.outcome import BadRequest, Gone, NotFound, information
 from fhir_server.fhir.summary import check_summary, subset
 from fhir_server.repository import resources as repo
+from fhir_server.store.base import ResourceVersion, Transaction
 
 
 def _not_modified(request: Request, version_id: int, last_updated: str) -> bool:
@@ -104,9 +105,11 @@ async def update(request: Request, rtype: str, id: str) -> Response:
     if_match = request.headers.get("if-match")
     expected = context.version_from_etag(if_match, "If-Match") if if_match is not None else None
     base = context.base_url(request)
-    async with srv.store.transaction() as tx:
-        result = await repo.update(tx, rtype, id, body, if_match=expected,
-                                   check_refs=srv.settings.check_references, base_url=base)
+    async def write(tx: Transaction) -> repo.WriteResult:
+        return await repo.update(tx, rtype, id, body, if_match=expected,
+                                 check_refs=srv.settings.check_references, base_url=base)
+
+    result = await srv.store.run_transaction(write)
     status = 201 if result.created else 200
     return write_response(neg, status, result.version, base,
                           f"{'created' if result.created else 'updated'} {result.version.reference}")
@@ -118,8 +121,10 @@ async def delete(request: Request, rtype: str, id: str) -> Response:
     srv = context.server(request)
     if_match = request.headers.get("if-match")
     expected = context.version_from_etag(if_match, "If-Match") if if_match is not None else None
-    async with srv.store.transaction() as tx:
-        version = await repo.delete(tx, rtype, id, if_match=expected)
+    async def write(tx: Transaction) -> ResourceVersion | None:
+        return await repo.delete(tx, rtype, id, if_match=expected)
+
+    version = await srv.store.run_transaction(write)
     headers = {"ETag": f'W/"{version.version_id}"'} if version else {}
     text = f"deleted {rtype}/{id}" if version else f"{rtype}/{id} was already deleted or never existed"
     return json_response(information(text), 200, headers, neg)

@@ -10,14 +10,17 @@ the same kind of atomic unit: everything in the ``async with`` block is committe
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from fhir_server.fhir.search.ast import SearchPage, SearchQuery
     from fhir_server.fhir.search.index import IndexRows
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,10 @@ class Store(Protocol):
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """An atomic unit; commits on normal exit, rolls back on exception."""
+
+    async def run_transaction(self, fn: Callable[[Transaction], Awaitable[T]]) -> T:
+        """Run ``fn(tx)`` atomically, re-running all of it if a concurrent writer won a race (MongoDB write
+        conflicts). ``fn`` must be safe to repeat: it reads what it needs through ``tx``."""
 
     async def read(self, resource_type: str, id: str) -> ResourceVersion | None: ...
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from fhir_server.fhir.outcome import BadRequest
 from fhir_server.fhir.search.ast import SearchPage, SearchQuery
@@ -23,6 +24,7 @@ from fhir_server.store.sqlite.rows import version_from_row
 from fhir_server.store.sqlite.schema import RESOURCE_DDL
 
 _VERSION_COLUMNS = "rtype, id, vid, last_updated, deleted, body"
+T = TypeVar("T")
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -136,6 +138,11 @@ class SQLiteStore:
                 raise
             # The fsync of synchronous=FULL happens here; let reads continue meanwhile.
             await asyncio.to_thread(conn.execute, "COMMIT")
+
+    async def run_transaction(self, fn: Callable[[SQLiteTransaction], Awaitable[T]]) -> T:
+        """One attempt is enough: the writer lock serialises SQLite transactions, so none can lose a race."""
+        async with self.transaction() as tx:
+            return await fn(tx)
 
     async def read(self, resource_type: str, id: str) -> ResourceVersion | None:
         return _current(self.reader, resource_type, id)
