@@ -18,8 +18,15 @@ run: install
 	$(BIN)/fhir-server serve
 
 # pytest exit code 5 means "no tests collected": not a failure here.
-test: install
+# The whole suite runs on SQLite (tests/store runs on both stores); then the HTTP suite runs again on MongoDB
+# (a SecantusDB server the fixtures start on a free port).
+test: install test-sqlite test-mongo
+
+test-sqlite: install
 	$(BIN)/pytest || [ $$? -eq 5 ]
+
+test-mongo: install
+	STORE=mongo $(BIN)/pytest tests/api || [ $$? -eq 5 ]
 
 bench: install
 	$(BIN)/python -m benchmarks
