@@ -81,6 +81,72 @@ def _import(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _ascmi_import(args: argparse.Namespace) -> int:
+    """Forms and revocations straight into the store (the same service as ``POST /ascmi/...``)."""
+    import asyncio
+    from typing import cast
+
+    from tqdm import tqdm
+
+    from fhir_server.app import make_store
+    from fhir_server.ascmi import files
+    from fhir_server.ascmi.intake import Intake
+    from fhir_server.repository import bootstrap
+    from fhir_server.settings import Settings
+
+    settings = cast(Settings, _settings(args))
+
+    async def run() -> int:
+        store = make_store(settings)
+        await store.open()
+        try:
+            await bootstrap.load(store, settings.canonical_base, settings.load_conformance)
+            intake = Intake(store, settings, settings.base_url or "http://localhost/fhir")
+            items = files.ordered(args.files)
+            failed = 0
+            bar = tqdm(items, desc="ascmi import", unit="file", file=sys.stderr, disable=len(items) < 10)
+            for path, document in bar:
+                outcome = await files.import_one(intake, path, document)
+                if outcome.error:
+                    failed += 1
+                    tqdm.write(f"{path}: {outcome.error}", file=sys.stderr)
+                else:
+                    tqdm.write(f"{path}: {outcome.consent}", file=sys.stdout)
+            print(f"{len(items) - failed} imported, {failed} failed", file=sys.stderr)
+            return 1 if failed else 0
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _ascmi_render(args: argparse.Namespace) -> int:
+    """The plain-language text of what a form will record."""
+    from datetime import datetime
+    from typing import cast
+    from zoneinfo import ZoneInfo
+
+    from fhir_server.ascmi import files, render, schema
+    from fhir_server.ascmi.terminology import load_terminology
+    from fhir_server.fhir.outcome import FHIRError
+    from fhir_server.settings import Settings
+
+    settings = cast(Settings, _settings(args))
+    terminology = load_terminology(settings.canonical_base)
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    try:
+        form = files.load(args.form)
+        schema.check_form(form, terminology=terminology, today=today)
+    except (OSError, ValueError) as exc:
+        print(f"{args.form}: cannot read: {exc}", file=sys.stderr)
+        return 1
+    except FHIRError as exc:
+        print(f"{args.form}: {files.diagnostics(exc)}", file=sys.stderr)
+        return 1
+    print(render.render_form(form, terminology=terminology, today=today))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fhir-server", description="FHIR R4 server for ASCMI consent")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--data-dir", default=None)
     imp.add_argument("files", nargs="+")
     imp.set_defaults(func=_import)
+
+    ascmi = sub.add_parser("ascmi", help="ASCMI forms: import them into the store, or render them as text")
+    ascmi_sub = ascmi.add_subparsers(dest="ascmi_command", required=True)
+    ascmi_imp = ascmi_sub.add_parser("import", help="file ASCMI forms and revocations (JSON files)")
+    ascmi_imp.add_argument("--data-dir", default=None)
+    ascmi_imp.add_argument("files", nargs="+")
+    ascmi_imp.set_defaults(func=_ascmi_import)
+    ascmi_render = ascmi_sub.add_parser("render", help="print what a form records, in plain language")
+    ascmi_render.add_argument("form")
+    ascmi_render.set_defaults(func=_ascmi_render)
     return parser
 
 

@@ -7,14 +7,16 @@ an ``If-Match`` in the Bundle means someone changed the person's consents meanwh
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fhir_server.ascmi import mapping, patient, revocation, schema
+from fhir_server.ascmi import expiration, fast, mapping, patient, revocation, schema
 from fhir_server.ascmi.bundle import token_query
 from fhir_server.ascmi.canonical import NETWORK_REFERENCE
+from fhir_server.ascmi.consents import form_type
 from fhir_server.ascmi.stored import KnownPartner, Stored
 from fhir_server.ascmi.terminology import Terminology, load_terminology
 from fhir_server.fhir import jsonio
@@ -94,19 +96,17 @@ class Intake:
         schema.check_form(form, terminology=self.terminology, today=self._today())
         named = [form["collector"], *form["recipients"].get("include", []),
                  *form["recipients"].get("exclude", []), *form.get("intermediaries", [])]
-        for attempt in range(RETRIES):
+
+        async def build() -> tuple[dict[str, Any], int]:
             person = await self._patient(form["individual"], form["collector"])
             existing = await self._form_consents(person.id) if person else []
             bundle = mapping.form_to_bundle(
                 form, now=self._now(), canonical_base=self.settings.canonical_base, tz=self.settings.timezone,
                 known_partners=await self._known_partners(named), existing_consents=existing,
                 terminology=self.terminology)
-            try:
-                return await self._run(bundle, mapping.produced_consent_index(bundle), prefer_return)
-            except FHIRError as exc:
-                if exc.status != 412 or attempt == RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
+            return bundle, mapping.produced_consent_index(bundle)
+
+        return await self._write(build, prefer_return)
 
     # -- revocations ----------------------------------------------------------------------------------------
 
@@ -141,20 +141,114 @@ class Intake:
 
     async def file_revocation(self, body: Any, prefer_return: str = "representation") -> IntakeResult:
         schema.check_revocation(body, terminology=self.terminology, today=self._today())
-        for attempt in range(RETRIES):
+
+        async def build() -> tuple[dict[str, Any], int]:
             revoked, person = await self._revoked(body)
             bundle = revocation.revocation_to_bundle(
                 body, revoked=revoked, patient=person, now=self._now(),
                 canonical_base=self.settings.canonical_base, tz=self.settings.timezone,
                 known_partners=await self._known_partners([body["receivedBy"]]), terminology=self.terminology)
+            return bundle, mapping.produced_consent_index(bundle)
+
+        return await self._write(build, prefer_return)
+
+    # -- expiration events (ASCMI.md §5) ------------------------------------------------------------------
+
+    async def _read_consent(self, reference: str, expression: str) -> Stored:
+        rtype, _, cid = reference.partition("/")
+        version = await self.store.read("Consent", cid) if rtype == "Consent" and cid else None
+        if version is None or version.deleted:
+            raise NotFound(f"{reference} is not on file", [expression])
+        return _stored(version)
+
+    async def _form_by_id(self, form_id: str, expression: str) -> Stored:
+        """The ASCMI form with this formId; with several (ids are unique per collector), the one in force."""
+        system = self.terminology.canonical.codesystem("ascmi-form")
+        found = [_stored(v) for v in await self._find("Consent", f"identifier={_escape(form_id)}&category={system}|",
+                                                      100)]
+        forms = [c for c in found if form_type(c.resource, self.terminology) not in (None, "REVOCATION")
+                 and any(i.get("value") == form_id for i in c.resource.get("identifier", []))]
+        if not forms:
+            raise NotFound(f"no ASCMI form with formId {form_id!r} is on file", [expression])
+        active = [c for c in forms if c.resource.get("status") == "active"]
+        if len(active) > 1:
+            raise Unprocessable(f"formId {form_id!r} names {len(active)} forms in force; name the Consent instead",
+                                [expression])
+        return (active or forms)[0]
+
+    async def record_expiration_event(self, body: Any) -> ResourceVersion:
+        """``{ formId | consent, event, date }`` → the Consent's new version with ``period.end`` = date."""
+        expiration.check_event(body, terminology=self.terminology, today=self._today())
+
+        async def build() -> tuple[dict[str, Any], int]:
+            if "consent" in body:
+                consent = await self._read_consent(str(body["consent"]), "$.consent")
+            else:
+                consent = await self._form_by_id(str(body["formId"]), "$.formId")
+            bundle = expiration.event_to_bundle(consent, event=body["event"], day=date.fromisoformat(body["date"]),
+                                                now=self._now(), terminology=self.terminology)
+            return bundle, 0
+
+        return (await self._write(build, "minimal")).consent
+
+    # -- FAST Consent $fileConsent / $revokeConsent ----------------------------------------------------------
+
+    async def file_consent(self, filing: fast.Filing, prefer_return: str = "representation") -> IntakeResult:
+        """Store a Consent (and its document) in one transaction; an ASCMI one supersedes like a form."""
+
+        async def build() -> tuple[dict[str, Any], int]:
+            existing: list[Stored] = []
+            person = fast.patient_reference(filing.consent)
+            if person and form_type(filing.consent, self.terminology):
+                existing = await self._form_consents(person.partition("/")[2])
+            bundle = fast.file_bundle(filing, existing=existing, now=self._now(), terminology=self.terminology)
+            return bundle, mapping.produced_consent_index(bundle)
+
+        return await self._write(build, prefer_return)
+
+    async def _same_patient(self, consent: Stored, patient_ref: dict[str, Any]) -> None:
+        """422 unless the ``patient`` parameter names the Consent's own patient (by reference or identifier)."""
+        own = fast.patient_reference(dict(consent.resource))
+        expression = "Parameters.parameter.where(name='patient')"
+        if patient_ref.get("reference"):
+            if fast.relative(patient_ref["reference"]) != own:
+                raise Unprocessable(f"{consent.reference} is about {own}, not {patient_ref['reference']}",
+                                    [expression])
+            return
+        ident = patient_ref["identifier"]
+        query = token_query("identifier", [{"system": str(ident.get("system", "")), "value": str(ident.get("value"))}])
+        if not ident.get("system"):
+            query = f"identifier={_escape(str(ident.get('value')))}"
+        found = {v.reference for v in await self._find("Patient", query, 10)}
+        if own not in found:
+            raise Unprocessable(f"the patient identifier does not name {own}, the patient of {consent.reference}",
+                                [expression])
+
+    async def revoke_consent(self, reference: str, patient_ref: dict[str, Any],
+                             document: dict[str, Any] | None) -> IntakeResult:
+
+        async def build() -> tuple[dict[str, Any], int]:
+            consent = await self._read_consent(reference, "Parameters.parameter.where(name='consent')")
+            await self._same_patient(consent, patient_ref)
+            return fast.revoke_bundle(consent, document=document, today=self._today(), now=self._now(),
+                                      terminology=self.terminology)
+
+        return await self._write(build, "minimal")
+
+    # -- writing ------------------------------------------------------------------------------------------
+
+    async def _write(self, build: Callable[[], Awaitable[tuple[dict[str, Any], int]]],
+                     prefer_return: str) -> IntakeResult:
+        """Build (from a fresh look at the store) and run the transaction; on a 412 someone changed the
+        person's consents meanwhile, so look again."""
+        for attempt in range(RETRIES):
+            bundle, consent_index = await build()
             try:
-                return await self._run(bundle, mapping.produced_consent_index(bundle), prefer_return)
+                return await self._run(bundle, consent_index, prefer_return)
             except FHIRError as exc:
                 if exc.status != 412 or attempt == RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
-
-    # -- writing ------------------------------------------------------------------------------------------
 
     async def _run(self, bundle: dict[str, Any], consent_index: int, prefer_return: str) -> IntakeResult:
         processor = BundleProcessor(self.store, self.settings, self.base)

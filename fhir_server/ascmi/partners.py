@@ -21,11 +21,10 @@ from fhir_server.ascmi.vocab import NETWORK_MEMBER
 
 
 def identifier_keys(partner: dict[str, Any]) -> set[tuple[str, str]]:
-    return {
-        (str(i.get("system")), str(i.get("value")))
-        for i in partner.get("identifiers") or partner.get("identifier") or []
-        if isinstance(i, dict)
-    }
+    identifiers = partner.get("identifiers") or partner.get("identifier") or []
+    if not isinstance(identifiers, list):  # a malformed form: the schema reports it
+        return set()
+    return {(str(i.get("system")), str(i.get("value"))) for i in identifiers if isinstance(i, dict)}
 
 
 def same_party(a: dict[str, Any], b: dict[str, Any]) -> bool:

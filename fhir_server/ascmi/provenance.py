@@ -151,10 +151,15 @@ def update(
         "recorded": instant(now),
         "reason": [reason],
         "activity": copy.deepcopy(ACTIVITY_UPDATE),
-        "agent": [{"type": copy.deepcopy(AGENT_CUSTODIAN), "who": {"reference": agent, "display": agent_display}}],
+        "agent": [{"type": copy.deepcopy(AGENT_CUSTODIAN), "who": _who(agent, agent_display)}],
     }
     if cause:
         prov["entity"] = [{"role": "source", "what": {"reference": cause}}]
     if sigs:
         prov["signature"] = sigs
     return prov
+
+
+def _who(reference: str, display: str) -> dict[str, str]:
+    """A Reference; no ``display`` when there is none (FHIR strings may not be empty)."""
+    return {"reference": reference, "display": display} if display else {"reference": reference}

@@ -207,7 +207,7 @@ def _minor_rules(
 def _attachment_rules(attachment: Any) -> list[Issue]:
     attachment = _dict(attachment)
     data, content_type = attachment.get("data"), attachment.get("contentType")
-    if not isinstance(data, str) or content_type not in _MAGIC:
+    if not isinstance(data, str) or not isinstance(content_type, str) or content_type not in _MAGIC:
         return []
     try:
         raw = base64.b64decode("".join(data.split()), validate=True)

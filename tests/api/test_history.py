@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import STORE
+
 from tests.api.support import assert_outcome, create, patient
 
 
@@ -92,6 +94,8 @@ async def test_paging_is_stable_while_new_versions_arrive(client: httpx.AsyncCli
     assert len(keys) == len(set(keys)) == len(writes)
 
 
+@pytest.mark.xfail(STORE == "mongo", strict=True, reason="SecantusDB treats an inclusive bound at the end of an "
+                   "index scan as exclusive ($gte on a descending index); MongoDB does not (docs/mongodb.md)")
 async def test_history_since_returns_versions_at_or_after_the_instant(client: httpx.AsyncClient) -> None:
     rid = (await create(client))["id"]
     second = (await client.put(f"/fhir/Patient/{rid}", json=patient(id=rid))).json()
