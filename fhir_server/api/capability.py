@@ -34,7 +34,8 @@ async def metadata(request: Request) -> Response:
     type_ops: dict[str, list[dict[str, str]]] = {}
     system_ops = []
     for op in operations.registered():
-        ref = {"name": op.name, "definition": op.definition or f"{context.base_url(request)}/OperationDefinition/{op.name}"}
+        definition = op.definition or f"{context.base_url(request)}/OperationDefinition/{op.name}"
+        ref = {"name": op.name, "definition": definition}
         if op.level == "system":
             system_ops.append(ref)
         else:

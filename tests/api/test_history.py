@@ -7,9 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import STORE
-
 from tests.api.support import assert_outcome, create, patient
+from tests.conftest import STORE
 
 
 async def _walk(client: httpx.AsyncClient, url: str) -> list[dict[str, Any]]:

@@ -51,7 +51,8 @@ async def test_validate_with_an_unknown_mode_is_rejected(client: httpx.AsyncClie
 
 
 async def test_create_enforces_a_known_meta_profile_with_422(client: httpx.AsyncClient) -> None:
-    response = await client.post("/fhir/Patient", json={"resourceType": "Patient", "meta": {"profile": [PATIENT_PROFILE]}})
+    patient = {"resourceType": "Patient", "meta": {"profile": [PATIENT_PROFILE]}}
+    response = await client.post("/fhir/Patient", json=patient)
     assert response.status_code == 422
     assert response.json()["issue"][0]["code"] == "required"
     assert (await client.get("/fhir/Patient/_history")).json().get("total") == 0
