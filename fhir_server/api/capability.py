@@ -11,6 +11,7 @@ from starlette.responses import Response
 from fhir_server.api import context, operations
 from fhir_server.api.negotiation import negotiate
 from fhir_server.api.responses import json_response
+from fhir_server.ascmi.canonical import rebase
 from fhir_server.fhir.capability import capability_statement
 
 
@@ -31,10 +32,12 @@ async def metadata(request: Request) -> Response:
     from fhir_server.api.routes import SYSTEM_INTERACTIONS, TYPE_INTERACTIONS
 
     neg = negotiate(request)
+    srv = context.server(request)
     type_ops: dict[str, list[dict[str, str]]] = {}
     system_ops = []
     for op in operations.registered():
-        definition = op.definition or f"{context.base_url(request)}/OperationDefinition/{op.name}"
+        definition = rebase(op.definition, srv.settings.canonical_base) if op.definition \
+            else f"{context.base_url(request)}/OperationDefinition/{op.name}"
         ref = {"name": op.name, "definition": definition}
         if op.level == "system":
             system_ops.append(ref)

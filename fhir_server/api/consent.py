@@ -71,7 +71,8 @@ async def cds_consult(request: Request) -> Response:
     return json_response(cds.to_cds_response(decisions, base, srv.settings.canonical_base), 200, None, None)
 
 
-operations.register(operations.Operation("decide", "type", ("Consent",), ("POST",), decide))
+operations.register(operations.Operation("decide", "type", ("Consent",), ("POST",), decide,
+                                         "https://ascmi.example.org/fhir/OperationDefinition/decide"))
 operations.register(operations.Operation("recordDisclosure", "type", ("Consent",), ("POST",), record_disclosure))
 
 

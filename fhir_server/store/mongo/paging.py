@@ -64,7 +64,8 @@ def decode_cursor(cursor: str, spec: Spec) -> list[Any]:
         values = None
     if not isinstance(values, list) or len(values) != len(spec) or not all(
             v is None or isinstance(v, str | int | float) for v in values):
-        raise InvalidSearchParameter("_cursor is not a cursor of this search (start again from the first page)")
+        raise InvalidSearchParameter("_cursor is not a cursor of this search (start again from the first page)",
+                                     ["_cursor"])
     return values
 
 
