@@ -15,7 +15,8 @@ What is read (the ``ASCMIConsent`` shape):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -23,8 +24,9 @@ from fhir_server.consent.clock import local_date, sort_instant
 from fhir_server.consent.model import ConsentVersion, Verdict
 from fhir_server.consent.tables import LabelKey, Tables
 
-_CACHE: dict[tuple[str, str, str, str, str], CompiledConsent] = {}
-_BYTES_CACHE: dict[tuple[str, str, bytes], CompiledConsent] = {}
+# Least-recently-used: a stored version never changes, so entries are only ever evicted, never stale.
+_CACHE: OrderedDict[tuple[str, str, str, str, str], CompiledConsent] = OrderedDict()
+_BYTES_CACHE: OrderedDict[tuple[str, str, bytes], CompiledConsent] = OrderedDict()
 _DESCRIPTIONS: dict[CompiledProvision, str] = {}  # provisions are few and repeat across versions
 _CACHE_LIMIT = 4096
 
@@ -63,6 +65,9 @@ class CompiledProvision:
 
 @dataclass(frozen=True, slots=True)
 class CompiledConsent:
+    """A Consent's header (what rule 2 needs to pick the governing one), compiled eagerly, and its
+    provisions, compiled on first use: of a patient's several Consents only the governing one is evaluated."""
+
     version: ConsentVersion
     status: str
     form_type: str | None  # AB133 | NON-AB133 | REVOCATION | None (not an ASCMI Consent)
@@ -72,12 +77,33 @@ class CompiledConsent:
     end: date | None
     root_type: Verdict
     expiration_event: str | None
-    provisions: tuple[CompiledProvision, ...]
-    by_category: dict[str, tuple[CompiledProvision, ...]]  # provisions whose labels are empty or intersect
+    tables: Tables = field(compare=False, repr=False)
+    _lazy: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def reference(self) -> str:
         return self.version.reference
+
+    @property
+    def provisions(self) -> tuple[CompiledProvision, ...]:
+        found = self._lazy.get("provisions")
+        if found is None:
+            root = self.version.resource.get("provision") or {}
+            found = self._lazy["provisions"] = tuple(
+                _provision(i, p, self.tables) for i, p in enumerate(root.get("provision") or []))
+        return found  # type: ignore[no-any-return]
+
+    @property
+    def by_category(self) -> dict[str, tuple[CompiledProvision, ...]]:
+        """Per category, the provisions whose labels are empty or intersect the category's own labels."""
+        found = self._lazy.get("by_category")
+        if found is None:
+            provisions = self.provisions
+            found = self._lazy["by_category"] = {
+                code: tuple(p for p in provisions if not p.label_keys or not p.label_keys.isdisjoint(cat.label_keys))
+                for code, cat in self.tables.categories.items()
+            }
+        return found  # type: ignore[no-any-return]
 
 
 def ref_key(reference: str) -> str | None:
@@ -147,7 +173,6 @@ def compile_consent(version: ConsentVersion, tables: Tables, tz: str) -> Compile
         None,
     )
     signed = res.get("dateTime")
-    provisions = tuple(_provision(i, p, tables) for i, p in enumerate(root.get("provision") or []))
     return CompiledConsent(
         version=version,
         status=str(res.get("status", "")),
@@ -158,13 +183,7 @@ def compile_consent(version: ConsentVersion, tables: Tables, tz: str) -> Compile
         end=local_date(period.get("end"), tz),
         root_type="permit" if root.get("type") == "permit" else "deny",
         expiration_event=event,
-        provisions=provisions,
-        by_category={
-            code: tuple(
-                p for p in provisions if not p.label_keys or not p.label_keys.isdisjoint(cat.label_keys)
-            )
-            for code, cat in tables.categories.items()
-        },
+        tables=tables,
     )
 
 
@@ -180,17 +199,20 @@ def compiled(version: ConsentVersion, tables: Tables, tz: str) -> CompiledConsen
         by_bytes = (tables.base, tz, version.raw)
         hit = _BYTES_CACHE.get(by_bytes)
         if hit is None or hit.version.recorded != version.recorded:
-            if len(_BYTES_CACHE) >= _CACHE_LIMIT:
-                _BYTES_CACHE.clear()
             hit = _BYTES_CACHE[by_bytes] = compile_consent(version, tables, tz)
+            if len(_BYTES_CACHE) > _CACHE_LIMIT:
+                _BYTES_CACHE.popitem(last=False)
+        else:
+            _BYTES_CACHE.move_to_end(by_bytes)
         return hit
     key = (tables.base, tz, version.id, version.version_id, str(version.recorded))
     hit = _CACHE.get(key)
     if hit is not None and (
         hit.version.resource is version.resource or hit.version.resource == version.resource
     ):
+        _CACHE.move_to_end(key)
         return hit
-    if len(_CACHE) >= _CACHE_LIMIT:
-        _CACHE.clear()
     hit = _CACHE[key] = compile_consent(version, tables, tz)
+    if len(_CACHE) > _CACHE_LIMIT:
+        _CACHE.popitem(last=False)
     return hit

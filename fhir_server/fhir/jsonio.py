@@ -17,7 +17,6 @@ from typing import Any
 import orjson
 
 
-
 class FHIRDecimal(Decimal):
     """A Decimal that remembers the exact text it was parsed from (``1e3`` stays ``1e3``)."""
 

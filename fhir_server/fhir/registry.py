@@ -19,8 +19,8 @@ from functools import cache
 from importlib import resources as package_files
 from typing import Any
 
-from fhir.resources.R4B import get_fhir_model_class
 import orjson
+from fhir.resources.R4B import get_fhir_model_class
 
 from fhir_server.fhir.instant import parse_datetime
 from fhir_server.fhir.outcome import Issue

@@ -8,7 +8,6 @@ moments before a crash (not a clean shutdown, which drains the queue) can be los
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -22,7 +21,7 @@ class WriteBehind:
     def __init__(self, store: Store, max_batch: int = 500) -> None:
         self.store = store
         self.max_batch = max_batch
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()  # None: stop after what is queued
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -36,33 +35,42 @@ class WriteBehind:
         return str(resource["id"])
 
     async def flush(self) -> None:
-        """Write everything queued so far (tests and shutdown)."""
-        while not self._queue.empty():
-            await self._write_batch()
+        """Write everything queued so far (tests; also what stop() does when no task runs)."""
+        while True:
+            batch = self._take(None)
+            if not batch:
+                return
+            await self._write(batch)
 
     async def stop(self) -> None:
+        """Finish the batch in hand and everything queued, then stop (never cancel a write mid-commit)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._queue.put_nowait(None)
+            await self._task
             self._task = None
         await self.flush()
+
+    def _take(self, first: dict[str, Any] | None) -> list[dict[str, Any]]:
+        batch = [first] if first is not None else []
+        while not self._queue.empty() and len(batch) < self.max_batch:
+            item = self._queue.get_nowait()
+            if item is None:
+                self._queue.put_nowait(None)  # seen again by _run once this batch is written
+                break
+            batch.append(item)
+        return batch
 
     async def _run(self) -> None:
         while True:
             first = await self._queue.get()
-            self._queue.put_nowait(first)  # keep order: the batch starts with it
+            if first is None:
+                return
             try:
-                await self._write_batch()
+                await self._write(self._take(first))
             except Exception:  # noqa: BLE001 - a background writer must survive one bad batch
                 log.exception("write-behind batch failed")
 
-    async def _write_batch(self) -> None:
-        batch = []
-        while not self._queue.empty() and len(batch) < self.max_batch:
-            batch.append(self._queue.get_nowait())
-        if not batch:
-            return
+    async def _write(self, batch: list[dict[str, Any]]) -> None:
         async with self.store.transaction() as tx:
             for resource in batch:
                 await repo.update(tx, resource["resourceType"], resource["id"], resource, check_refs=False,

@@ -136,8 +136,19 @@ class SQLiteStore:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            # The fsync of synchronous=FULL happens here; let reads continue meanwhile.
-            await asyncio.to_thread(conn.execute, "COMMIT")
+            # The fsync of synchronous=FULL happens here, in a thread, so reads continue meanwhile. The commit
+            # must not be abandoned half-way if the waiting task is cancelled (shutdown): the connection could be
+            # closed under it.
+            commit = asyncio.ensure_future(asyncio.to_thread(conn.execute, "COMMIT"))
+            try:
+                await asyncio.shield(commit)
+            except asyncio.CancelledError:
+                await asyncio.wait([commit])
+                raise
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     async def run_transaction(self, fn: Callable[[SQLiteTransaction], Awaitable[T]]) -> T:
         """One attempt is enough: the writer lock serialises SQLite transactions, so none can lose a race."""
