@@ -27,7 +27,7 @@ def _intake(request: Request) -> Intake:
 def _created(request: Request, result: IntakeResult) -> Response:
     neg = negotiate(request)
     headers = version_headers(result.consent, context.base_url(request))
-    return json_response(result.response, 201, headers, neg)
+    return json_response(result.response, 201 if result.created else 200, headers, neg)
 
 
 async def file_form(request: Request) -> Response:

@@ -11,16 +11,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fhir_server.ascmi import expiration, fast, mapping, patient, revocation, schema
 from fhir_server.ascmi.bundle import token_query
 from fhir_server.ascmi.canonical import NETWORK_REFERENCE
 from fhir_server.ascmi.consents import form_type
+from fhir_server.ascmi.partners import partner_key
 from fhir_server.ascmi.stored import KnownPartner, Stored
 from fhir_server.ascmi.terminology import Terminology, load_terminology
 from fhir_server.fhir import jsonio
-from fhir_server.fhir.outcome import BadRequest, FHIRError, NotFound, Unprocessable
+from fhir_server.fhir.outcome import BadRequest, Conflict, FHIRError, NotFound, Unprocessable, information
 from fhir_server.repository import conditional
 from fhir_server.repository.bundle import BundleProcessor
 from fhir_server.settings import Settings
@@ -35,6 +37,7 @@ class IntakeResult:
 
     response: dict[str, Any]
     consent: ResourceVersion
+    created: bool = True  # False: the same form was already on file (a retried submission)
 
 
 def _stored(version: ResourceVersion) -> Stored:
@@ -97,9 +100,12 @@ class Intake:
         named = [form["collector"], *form["recipients"].get("include", []),
                  *form["recipients"].get("exclude", []), *form.get("intermediaries", [])]
 
-        async def build() -> tuple[dict[str, Any], int]:
+        async def build() -> tuple[dict[str, Any], int] | IntakeResult:
             person = await self._patient(form["individual"], form["collector"])
             existing = await self._form_consents(person.id) if person else []
+            repeat = self._same_form(form, existing)
+            if repeat is not None:
+                return await self._already_on_file(form, repeat)
             bundle = mapping.form_to_bundle(
                 form, now=self._now(), canonical_base=self.settings.canonical_base, tz=self.settings.timezone,
                 known_partners=await self._known_partners(named), existing_consents=existing,
@@ -237,12 +243,40 @@ class Intake:
 
     # -- writing ------------------------------------------------------------------------------------------
 
-    async def _write(self, build: Callable[[], Awaitable[tuple[dict[str, Any], int]]],
+    def _same_form(self, form: dict[str, Any], existing: list[Stored]) -> Stored | None:
+        """The person's Consent that came from this very form (same formId from the same collector), if any.
+
+        Submitting a form is idempotent: an HIE that retries after a timeout must not file it twice (a second
+        Consent would supersede the first and clutter the person's record)."""
+        system_suffix = "/sid/ascmi-form-id/" + quote(partner_key(form["collector"]), safe="")
+        for consent in existing:
+            for ident in consent.resource.get("identifier") or []:
+                if ident.get("value") == form["formId"] and str(ident.get("system", "")).endswith(system_suffix):
+                    return consent
+        return None
+
+    async def _already_on_file(self, form: dict[str, Any], consent: Stored) -> IntakeResult:
+        """A retry of the same form answers 200; the same formId on another form is the collector's mistake."""
+        signed = str(consent.resource.get("dateTime", ""))[:10]
+        if signed != form["signedDate"]:
+            raise Conflict(f"formId {form['formId']!r} from {form['collector'].get('name')!r} is already on file "
+                           f"as Consent/{consent.id}, signed {signed}; a new or corrected form needs its own formId",
+                           ["$.formId"])
+        version = await self.store.vread("Consent", consent.id, int(consent.version_id))
+        assert version is not None
+        note = (f"form {form['formId']!r} from {form['collector'].get('name')!r} is already on file as "
+                f"Consent/{consent.id}; nothing was written")
+        return IntakeResult(information(note), version, created=False)
+
+    async def _write(self, build: Callable[[], Awaitable[tuple[dict[str, Any], int] | IntakeResult]],
                      prefer_return: str) -> IntakeResult:
         """Build (from a fresh look at the store) and run the transaction; on a 412 someone changed the
         person's consents meanwhile, so look again."""
         for attempt in range(RETRIES):
-            bundle, consent_index = await build()
+            built = await build()
+            if isinstance(built, IntakeResult):
+                return built
+            bundle, consent_index = built
             try:
                 return await self._run(bundle, consent_index, prefer_return)
             except FHIRError as exc:

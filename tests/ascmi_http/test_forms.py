@@ -21,7 +21,9 @@ from tests.ascmi_http.support import (
 
 
 def _signed(form: dict[str, Any], day: str) -> dict[str, Any]:
+    """The same person's form signed on another day: another form, so another formId."""
     form["signedDate"] = form["signature"]["date"] = day
+    form["formId"] = f"{form['formId']}-{day}"
     return form
 
 
@@ -34,6 +36,25 @@ async def test_the_same_person_and_care_partners_submitted_twice_are_stored_once
             await count(client, "OrganizationAffiliation")) == (patients, organizations, affiliations)
     one, two = await get(client, consent_ref(first)), await get(client, consent_ref(second))
     assert one["patient"] == two["patient"] and one["organization"] == two["organization"]
+
+
+async def test_the_same_form_submitted_again_is_answered_200_and_writes_nothing(client: httpx.AsyncClient) -> None:
+    first = await post_form(client, example("named-include-exclude"))
+    before = (await client.get("/fhir/_history?_count=1")).json()["total"]
+    again = await client.post("/ascmi/forms", json=example("named-include-exclude"))
+    assert again.status_code == 200, again.text
+    assert again.headers["location"] == first.headers["location"]
+    assert again.json()["resourceType"] == "OperationOutcome"
+    assert (await client.get("/fhir/_history?_count=1")).json()["total"] == before
+
+
+async def test_another_form_reusing_a_form_id_is_a_409_conflict(client: httpx.AsyncClient) -> None:
+    await post_form(client, example("named-include-exclude"))
+    reused = example("named-include-exclude")
+    reused["signedDate"] = reused["signature"]["date"] = "2025-05-01"
+    response = await client.post("/ascmi/forms", json=reused)
+    assert response.status_code == 409, response.text
+    assert response.json()["issue"][0]["expression"] == ["$.formId"]
 
 
 async def test_a_care_partner_named_on_two_peoples_forms_is_one_organization(client: httpx.AsyncClient) -> None:
