@@ -26,7 +26,7 @@ test-sqlite: install
 	$(BIN)/pytest || [ $$? -eq 5 ]
 
 test-mongo: install
-	STORE=mongo $(BIN)/pytest tests/api || [ $$? -eq 5 ]
+	STORE=mongo $(BIN)/pytest tests/api tests/ascmi_http tests/decision_http || [ $$? -eq 5 ]
 
 bench: install
 	$(BIN)/python -m benchmarks
