@@ -5,11 +5,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from benchmarks import ingest, rest
+from benchmarks import decide, ingest, rest
 from benchmarks.server import running_server
 from benchmarks.stats import Row, print_table
 
-WORKLOADS: dict[str, Callable[[str], list[Row]]] = {"rest": rest.run, "ingest": ingest.run}
+WORKLOADS: dict[str, Callable[[str], list[Row]]] = {"rest": rest.run, "ingest": ingest.run, "decide": decide.run}
+WORKLOADS["search"] = lambda base: __import__("benchmarks.search", fromlist=["run"]).run(base)  # 100k Consents
 
 
 def main(names: list[str]) -> int:

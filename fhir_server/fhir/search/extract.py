@@ -21,7 +21,7 @@ from functools import cache
 from typing import Any
 
 from fhir_server.fhir.search.definitions import RESOURCE_COLUMNS, SearchParam, params_for
-from fhir_server.fhir.search.fhirpath import Evaluator, Item, compile_path, evaluate_from, memo_scope
+from fhir_server.fhir.search.fhirpath import Evaluator, Item, compile_path, evaluate_from, memo_scope, top_fields
 from fhir_server.fhir.search.index import IndexRows
 from fhir_server.fhir.search.normalize import (
     MAX_INSTANT,
@@ -161,6 +161,7 @@ class _Plan:
     evaluate: Evaluator
     extractor: Extractor | None
     hint: str | None
+    needs: frozenset[str] | None  # top-level elements the expression starts from (None: always evaluate)
 
 
 @cache
@@ -170,7 +171,7 @@ def _plans(resource_type: str) -> tuple[_Plan, ...]:
         if p.code in RESOURCE_COLUMNS:
             continue
         hint = p.datatypes[0] if len(p.datatypes) == 1 else None
-        plans.append(_Plan(p, compile_path(p.expression), EXTRACTORS.get(p.type), hint))
+        plans.append(_Plan(p, compile_path(p.expression), EXTRACTORS.get(p.type), hint, top_fields(p.expression)))
     return tuple(plans)
 
 
@@ -228,6 +229,8 @@ def _extract_rows(resource: dict[str, Any]) -> IndexRows:
     group = 0
     memo: Memo = {}
     for plan in _plans(rtype):
+        if plan.needs is not None and plan.needs.isdisjoint(resource):
+            continue  # none of the elements the expression starts from is present
         items = plan.evaluate(resource)
         if not items:
             continue

@@ -219,6 +219,37 @@ def compile_path(expression: str, relative: bool = False) -> Evaluator:
     return union
 
 
+@cache
+def top_fields(expression: str) -> frozenset[str] | None:
+    """The resource's top-level elements an (absolute) expression can start from, or None when unknown.
+
+    A resource without any of them yields nothing for the expression, so extraction skips it without
+    evaluating: ``Consent.provision.actor.reference`` → {"provision"}. None for expressions outside the fast
+    subset, the ``exists() and != false`` form, ``Resource.x`` steps we cannot name, and choice elements
+    (``Observation.value`` is stored as ``valueQuantity``).
+    """
+    if _EXISTS_NOT_FALSE.fullmatch(expression.strip()):
+        return None
+    names: set[str] = set()
+    for member in re.split(r"\s\|\s", expression):
+        member = member.strip()
+        m = _AS_PAREN.match(member)
+        if m:
+            member = f"{m[1]}.as({m[2]}){m[3]}"
+        segments = _SEGMENT.split(member)
+        if len(segments) < 2 or _parse_path(member, False) is None:
+            return None  # outside the fast subset: fhirpathpy may yield values from nothing (``exists()``)
+        first = next(((pattern.fullmatch(segments[1]), kind) for pattern, kind in _STEP_PATTERNS[:2]
+                      if pattern.fullmatch(segments[1])), None)
+        if first is None or first[0] is None:
+            return None
+        name = first[0].group(1)
+        if name in _choice_names():
+            return None
+        names.add(name)
+    return frozenset(names)
+
+
 def evaluate_from(items: list[Item], expression: str) -> list[Item]:
     """Evaluate a relative expression (composite component) from each context item."""
     fn = compile_path(expression, relative=True)

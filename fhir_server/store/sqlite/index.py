@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS idx_date (
     rid INTEGER NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL, grp INTEGER NOT NULL DEFAULT 0,
     low TEXT NOT NULL, high TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS idx_date_search ON idx_date (rtype, param, low, high, rid);
+-- ge/gt/eb compare the high end: without this a selective `period=ge2031` reads every row of the parameter.
+CREATE INDEX IF NOT EXISTS idx_date_high ON idx_date (rtype, param, high, rid);
 CREATE INDEX IF NOT EXISTS idx_date_rid ON idx_date (rid, param, low, high);
 
 CREATE TABLE IF NOT EXISTS idx_number (

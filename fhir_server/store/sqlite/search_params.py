@@ -240,14 +240,15 @@ def _values_where(ctx: Context, f: Filter, ptype: str, param: str, a: str) -> Sq
     return where, args
 
 
-def plain_condition(ctx: Context, f: Filter, rtype: str | None, alias: str, drive: bool) -> Sql:
+def _plain_parts(ctx: Context, f: Filter) -> tuple[str, str, str, list[object], bool]:
+    """(index table, its alias, condition on the index row, args, negated) of a plain filter."""
     ptype, param = f.type, f.name
     if f.modifier == "identifier":
         ptype, param = "token", f"{f.name}:identifier"
         f = Filter(f.name, "token", f.values, None, resource_type=f.resource_type)
     table, a = TABLES[ptype][0], ctx.alias("i")
     if f.missing is not None:
-        return _membership(table, a, f"{a}.param = ?", [param], rtype, alias, drive, negate=f.missing)
+        return table, a, f"{a}.param = ?", [param], f.missing
     negate = f.modifier in ("not", "not-in")
     if negate:
         f = Filter(f.name, f.type, f.values, "in" if f.modifier == "not-in" else None)
@@ -255,7 +256,27 @@ def plain_condition(ctx: Context, f: Filter, rtype: str | None, alias: str, driv
         f = Filter(f.name, f.type, tuple(ReferenceValue(v.type or f.target_type, v.id, v.url)  # type: ignore[union-attr]
                                          for v in f.values), f.modifier)
     where, args = _values_where(ctx, f, ptype, param, a)
+    return table, a, where, args, negate
+
+
+def plain_condition(ctx: Context, f: Filter, rtype: str | None, alias: str, drive: bool) -> Sql:
+    table, a, where, args, negate = _plain_parts(ctx, f)
     return _membership(table, a, where, args, rtype, alias, drive, negate)
+
+
+def candidates(ctx: Context, f: Filter | Has, rtype: str) -> Sql | None:
+    """``SELECT a.rid FROM idx_… a WHERE …``: the index range a plain (non-negated) filter drives with; None for
+    filters that are not one index range (chains, composites, ``_has``, specials, negations).
+
+    Index rows exist only for live resources of ``rtype`` (a delete removes them), so the range alone answers
+    "how many resources match" — the planner uses a ``LIMIT``-bounded count of it as its selectivity probe.
+    """
+    if isinstance(f, Has) or f.chain is not None or f.type in CONDITIONS or driver_rank(f) is None:
+        return None
+    table, a, where, args, negate = _plain_parts(ctx, f)
+    if negate:
+        return None
+    return f"SELECT {a}.rid FROM {table} {a} WHERE {a}.rtype = ? AND {where}", [rtype, *args]
 
 
 def composite_condition(ctx: Context, f: Filter, rtype: str | None, alias: str, drive: bool) -> Sql:
