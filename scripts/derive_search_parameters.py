@@ -2,7 +2,7 @@
 
 Usage::
 
-    python scripts/derive_search_parameters.py /tmp/md/package/dist/fhir/r4/search-parameters.json
+    python scripts/derive_search_parameters.py build/definitions/package/dist/fhir/r4/search-parameters.json
 
 The official Bundle (1,378 SearchParameters, many shared by several resource types through one multi-base
 FHIRPath such as ``Consent.patient | Observation.subject.where(resolve() is Patient)``) becomes a compact map

