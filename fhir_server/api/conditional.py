@@ -49,7 +49,7 @@ async def conditional_update(request: Request, rtype: str) -> Response:
     srv = context.server(request)
     criteria = _criteria(request)
     body = repo.check_body(await read_json(request, srv.settings.max_body_bytes), rtype)
-    await enforce_profiles(request, body)
+    warnings = await enforce_profiles(request, body)
     base = context.base_url(request)
     async with srv.store.transaction() as tx:
         found = await conditional.find(tx, rtype, criteria)
@@ -66,7 +66,7 @@ async def conditional_update(request: Request, rtype: str) -> Response:
         result = await repo.update(tx, rtype, target, {**body, "id": target}, if_match=_if_match(request),
                                    check_refs=srv.settings.check_references, base_url=base)
     return write_response(neg, 201 if result.created else 200, result.version, base,
-                          f"{'created' if result.created else 'updated'} {result.version.reference}")
+                          f"{'created' if result.created else 'updated'} {result.version.reference}", warnings)
 
 
 async def conditional_delete(request: Request, rtype: str) -> Response:

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from fhir_server.api.negotiation import FHIR_JSON, Negotiated
 from fhir_server.fhir import instant, jsonio
-from fhir_server.fhir.outcome import information
+from fhir_server.fhir.outcome import Issue, information
 from fhir_server.store.base import ResourceVersion
 
 
@@ -35,11 +35,15 @@ def json_response(content: Any, status: int = 200, headers: dict[str, str] | Non
     return Response(body, status, headers, media_type=f"{media}; charset=utf-8")
 
 
-def write_response(neg: Negotiated, status: int, version: ResourceVersion, base: str, message: str) -> Response:
-    """The answer to create/update/patch, honouring ``Prefer: return=``."""
+def write_response(neg: Negotiated, status: int, version: ResourceVersion, base: str, message: str,
+                   warnings: list[Issue] | None = None) -> Response:
+    """The answer to create/update/patch, honouring ``Prefer: return=``; ``warnings`` (e.g. an unknown
+    ``meta.profile``) travel in the OperationOutcome a client asks for with ``Prefer: return=OperationOutcome``."""
     headers = version_headers(version, base)
     if neg.prefer_return == "minimal":
         return Response(b"", status, headers)
     if neg.prefer_return == "OperationOutcome":
-        return json_response(information(message), status, headers, neg)
+        outcome = information(message)
+        outcome["issue"] += [w.to_json() for w in warnings or []]
+        return json_response(outcome, status, headers, neg)
     return json_response(version.body, status, headers, neg)

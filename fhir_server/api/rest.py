@@ -80,7 +80,7 @@ async def create(request: Request, rtype: str) -> Response:
     neg = negotiate(request)
     srv = context.server(request)
     body = repo.check_body(await read_json(request, srv.settings.max_body_bytes), rtype)
-    await enforce_profiles(request, body)
+    warnings = await enforce_profiles(request, body)
     base = context.base_url(request)
     async with srv.store.transaction() as tx:
         if_none_exist = request.headers.get("if-none-exist")
@@ -91,7 +91,7 @@ async def create(request: Request, rtype: str) -> Response:
             if existing is not None:
                 return write_response(neg, 200, existing, base, f"{existing.reference} already matches")
         result = await repo.create(tx, body, check_refs=srv.settings.check_references, base_url=base)
-    return write_response(neg, 201, result.version, base, f"created {result.version.reference}")
+    return write_response(neg, 201, result.version, base, f"created {result.version.reference}", warnings)
 
 
 async def update(request: Request, rtype: str, id: str) -> Response:
@@ -101,7 +101,7 @@ async def update(request: Request, rtype: str, id: str) -> Response:
     if not registry.is_valid_id(id):
         raise BadRequest(f"{id!r} is not a valid FHIR id (1-64 of A-Z a-z 0-9 - .)", [f"{rtype}.id"])
     body = repo.check_body(await read_json(request, srv.settings.max_body_bytes), rtype, id)
-    await enforce_profiles(request, body)
+    warnings = await enforce_profiles(request, body)
     if_match = request.headers.get("if-match")
     expected = context.version_from_etag(if_match, "If-Match") if if_match is not None else None
     base = context.base_url(request)
@@ -112,7 +112,7 @@ async def update(request: Request, rtype: str, id: str) -> Response:
     result = await srv.store.run_transaction(write)
     status = 201 if result.created else 200
     return write_response(neg, status, result.version, base,
-                          f"{'created' if result.created else 'updated'} {result.version.reference}")
+                          f"{'created' if result.created else 'updated'} {result.version.reference}", warnings)
 
 
 async def delete(request: Request, rtype: str, id: str) -> Response:

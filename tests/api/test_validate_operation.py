@@ -58,10 +58,13 @@ async def test_create_enforces_a_known_meta_profile_with_422(client: httpx.Async
     assert (await client.get("/fhir/Patient/_history")).json().get("total") == 0
 
 
-async def test_create_with_an_unknown_meta_profile_is_stored(client: httpx.AsyncClient) -> None:
+async def test_create_with_an_unknown_meta_profile_is_stored_with_a_warning(client: httpx.AsyncClient) -> None:
     response = await client.post("/fhir/Patient", json={"resourceType": "Patient",
-                                                        "meta": {"profile": ["http://example.org/nope"]}})
+                                                        "meta": {"profile": ["http://example.org/nope"]}},
+                                 headers={"Prefer": "return=OperationOutcome"})
     assert response.status_code == 201
+    warnings = [i for i in response.json()["issue"] if i["severity"] == "warning"]
+    assert warnings and "http://example.org/nope" in warnings[0]["diagnostics"]
 
 
 async def test_profiles_and_network_are_stored_resources_after_start(client: httpx.AsyncClient) -> None:
