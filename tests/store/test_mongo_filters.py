@@ -8,9 +8,10 @@ import pytest
 
 from fhir_server.fhir.search.ast import SortKey
 from fhir_server.fhir.search.index import IndexRows
+from fhir_server.fhir.search.normalize import uri_ancestors
 from fhir_server.fhir.search.parse import parse_search
 from fhir_server.store.mongo.documents import index_document, sort_document
-from fhir_server.store.mongo.filters import compile_filter, compile_query, uri_ancestors
+from fhir_server.store.mongo.filters import compile_filter, compile_query
 from fhir_server.store.mongo.paging import after, decode_cursor, encode_cursor, sort_spec
 
 

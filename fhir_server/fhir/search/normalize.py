@@ -130,3 +130,19 @@ def split_reference(text: str) -> tuple[str | None, str | None, str | None]:
     if m["base"]:
         url = f"{m['base']}/{m['type']}/{m['id']}"
     return m["type"], m["id"], url
+
+
+def uri_ancestors(uri: str) -> list[str]:
+    """The URI and its parents at ``/`` boundaries, for ``:above`` (never ``http:/``).
+
+    >>> uri_ancestors("http://a/b/c")
+    ['http://a/b/c', 'http://a/b', 'http://a']
+    """
+    out = [uri]
+    head = uri
+    while "/" in head.rstrip("/"):
+        head = head.rstrip("/").rsplit("/", 1)[0]
+        if head.endswith(":/") or head.endswith(":"):
+            break
+        out.append(head)
+    return out

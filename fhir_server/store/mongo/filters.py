@@ -36,6 +36,7 @@ from fhir_server.fhir.search.ast import (
     Value,
 )
 from fhir_server.fhir.search.extract import MAX_STRING
+from fhir_server.fhir.search.normalize import uri_ancestors
 from fhir_server.store.mongo import names as n
 
 Doc = dict[str, Any]
@@ -187,18 +188,6 @@ def _uri(value: Value, modifier: str | None) -> Doc:
     if modifier == "above":  # the stored uri is the search uri or one of its "/"-ancestors
         return {"v": {"$in": uri_ancestors(value.uri)}}
     return {"v": value.uri}
-
-
-def uri_ancestors(uri: str) -> list[str]:
-    """``http://a/b/c`` → [``http://a/b/c``, ``http://a/b``, ``http://a``] (never ``http:/``)."""
-    out = [uri]
-    head = uri
-    while "/" in head.rstrip("/"):
-        head = head.rstrip("/").rsplit("/", 1)[0]
-        if head.endswith(":/") or head.endswith(":"):
-            break
-        out.append(head)
-    return out
 
 
 ElementCondition = Callable[[Value, str | None], Doc]

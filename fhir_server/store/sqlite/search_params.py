@@ -30,6 +30,7 @@ from fhir_server.fhir.search.ast import (
     UriValue,
     Value,
 )
+from fhir_server.fhir.search.normalize import uri_ancestors
 from fhir_server.store.sqlite import terminology
 from fhir_server.store.sqlite.index import TABLES
 
@@ -177,21 +178,9 @@ def match_uri(ctx: Context, f: Filter, v: Value, p: str) -> Sql:
     if f.modifier == "below":
         return f"({p}uri >= ? AND {p}uri < ?)", [v.uri, v.uri + TOP]
     if f.modifier == "above":
-        prefixes = _uri_prefixes(v.uri)
+        prefixes = uri_ancestors(v.uri)
         return f"{p}uri IN ({','.join('?' * len(prefixes))})", list(prefixes)
     return f"{p}uri = ?", [v.uri]
-
-
-def _uri_prefixes(uri: str) -> list[str]:
-    """``http://a/b/c`` → the URI itself and its parents at ``/`` boundaries (for ``:above``)."""
-    out = [uri]
-    head = uri
-    while "/" in head.rstrip("/"):
-        head = head.rstrip("/").rsplit("/", 1)[0]
-        if head.endswith(":/") or head.endswith(":"):
-            break
-        out.append(head)
-    return out
 
 
 MATCHERS: dict[str, Callable[[Context, Filter, Value, str], Sql]] = {
