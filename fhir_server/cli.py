@@ -1,23 +1,49 @@
-"""``fhir-server`` command line: ``serve`` (more subcommands join as features land)."""
+"""``fhir-server`` command line: ``serve``, ``export``/``import`` (NDJSON), ``ascmi import``/``ascmi render``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+from fhir_server.settings import Settings
+from fhir_server.store.base import Store
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    if getattr(args, "data_dir", None):
+        settings = settings.with_(data_dir=Path(args.data_dir))
+    return settings
+
+
+def _on_store(args: argparse.Namespace, work: Callable[[Store, Settings], Awaitable[int]]) -> int:
+    """Open the configured store (as ``serve`` would), run ``work`` on it, close it; the exit code."""
+    from fhir_server.app import make_store
+
+    settings = _settings(args)
+
+    async def run() -> int:
+        store = make_store(settings)
+        await store.open()
+        try:
+            return await work(store, settings)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from fhir_server.app import create_app
-    from fhir_server.settings import Settings
 
-    settings = Settings.from_env()
-    if args.data_dir:
-        settings = settings.with_(data_dir=Path(args.data_dir))
+    settings = _settings(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     print(f"FHIR base: http://{args.host}:{args.port}/fhir "
           f"({'MongoDB' if settings.mongodb_uri else f'SQLite in {settings.data_dir}'})", flush=True)
@@ -26,112 +52,73 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings(args: argparse.Namespace) -> object:
-    from fhir_server.settings import Settings
-
-    settings = Settings.from_env()
-    if getattr(args, "data_dir", None):
-        settings = settings.with_(data_dir=Path(args.data_dir))
-    return settings
-
-
 def _export(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from fhir_server.app import make_store
     from fhir_server.repository import ndjson
 
-    async def run() -> None:
-        store = make_store(_settings(args))  # type: ignore[arg-type]
-        await store.open()
-        try:
-            out = open(args.output, "wb") if args.output != "-" else sys.stdout.buffer
-            async for line in ndjson.export(store, args.type):
-                out.write(line)
-            out.flush()
-        finally:
-            await store.close()
+    async def work(store: Store, _: Settings) -> int:
+        out = open(args.output, "wb") if args.output != "-" else sys.stdout.buffer
+        async for line in ndjson.export(store, args.type):
+            out.write(line)
+        out.flush()
+        return 0
 
-    asyncio.run(run())
-    return 0
+    return _on_store(args, work)
 
 
 def _import(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from fhir_server.app import make_store
     from fhir_server.repository import ndjson
 
-    async def run() -> int:
-        store = make_store(_settings(args))  # type: ignore[arg-type]
-        await store.open()
-        try:
-            total = 0
-            for name in args.files:
-                with open(name, "rb") as fh:
-                    report = await ndjson.import_lines(store, fh)
-                total += report.failed
-                print(f"{name}: {report.imported} imported, {report.failed} failed", file=sys.stderr)
-                for error in (report.errors or [])[:20]:
-                    print(f"  {error}", file=sys.stderr)
-            return 1 if total else 0
-        finally:
-            await store.close()
+    async def work(store: Store, _: Settings) -> int:
+        failed = 0
+        for name in args.files:
+            with open(name, "rb") as fh:
+                report = await ndjson.import_lines(store, fh)
+            failed += report.failed
+            print(f"{name}: {report.imported} imported, {report.failed} failed", file=sys.stderr)
+            for error in (report.errors or [])[:20]:
+                print(f"  {error}", file=sys.stderr)
+        return 1 if failed else 0
 
-    return asyncio.run(run())
+    return _on_store(args, work)
 
 
 def _ascmi_import(args: argparse.Namespace) -> int:
     """Forms and revocations straight into the store (the same service as ``POST /ascmi/...``)."""
-    import asyncio
-    from typing import cast
-
     from tqdm import tqdm
 
-    from fhir_server.app import make_store
     from fhir_server.ascmi import files
     from fhir_server.ascmi.intake import Intake
     from fhir_server.repository import bootstrap
-    from fhir_server.settings import Settings
 
-    settings = cast(Settings, _settings(args))
+    async def work(store: Store, settings: Settings) -> int:
+        await bootstrap.load(store, settings.canonical_base, settings.load_conformance)
+        intake = Intake(store, settings, settings.base_url or "http://localhost/fhir")
+        items = files.ordered(args.files)
+        failed = 0
+        bar = tqdm(items, desc="ascmi import", unit="file", file=sys.stderr, disable=len(items) < 10)
+        for path, document in bar:
+            outcome = await files.import_one(intake, path, document)
+            if outcome.error:
+                failed += 1
+                tqdm.write(f"{path}: {outcome.error}", file=sys.stderr)
+            else:
+                tqdm.write(f"{path}: {outcome.consent}", file=sys.stdout)
+        print(f"{len(items) - failed} imported, {failed} failed", file=sys.stderr)
+        return 1 if failed else 0
 
-    async def run() -> int:
-        store = make_store(settings)
-        await store.open()
-        try:
-            await bootstrap.load(store, settings.canonical_base, settings.load_conformance)
-            intake = Intake(store, settings, settings.base_url or "http://localhost/fhir")
-            items = files.ordered(args.files)
-            failed = 0
-            bar = tqdm(items, desc="ascmi import", unit="file", file=sys.stderr, disable=len(items) < 10)
-            for path, document in bar:
-                outcome = await files.import_one(intake, path, document)
-                if outcome.error:
-                    failed += 1
-                    tqdm.write(f"{path}: {outcome.error}", file=sys.stderr)
-                else:
-                    tqdm.write(f"{path}: {outcome.consent}", file=sys.stdout)
-            print(f"{len(items) - failed} imported, {failed} failed", file=sys.stderr)
-            return 1 if failed else 0
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
+    return _on_store(args, work)
 
 
 def _ascmi_render(args: argparse.Namespace) -> int:
     """The plain-language text of what a form will record."""
     from datetime import datetime
-    from typing import cast
     from zoneinfo import ZoneInfo
 
     from fhir_server.ascmi import files, render, schema
     from fhir_server.ascmi.terminology import load_terminology
     from fhir_server.fhir.outcome import FHIRError
-    from fhir_server.settings import Settings
 
-    settings = cast(Settings, _settings(args))
+    settings = _settings(args)
     terminology = load_terminology(settings.canonical_base)
     today = datetime.now(ZoneInfo(settings.timezone)).date()
     try:
