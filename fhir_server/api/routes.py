@@ -11,7 +11,18 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_server.api import bundle, capability, conditional, consent, fast, history, operations, rest, validate
+from fhir_server.api import (
+    bundle,
+    capability,
+    conditional,
+    consent,
+    fast,
+    history,
+    operations,
+    rest,
+    terminology,
+    validate,
+)
 from fhir_server.fhir.outcome import MethodNotAllowed, NotFound
 
 TYPE_INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create",
@@ -63,7 +74,7 @@ async def _instance_op(request: Request, rtype: str, id: str, op: str) -> Respon
     return await operations.dispatch(request, "instance", op, rtype, id)
 
 
-OPERATION_MODULES = (validate, consent, fast)  # importing them registers their operations
+OPERATION_MODULES = (validate, consent, fast, terminology)  # importing them registers their operations
 
 
 def router() -> APIRouter:

@@ -132,6 +132,13 @@ async def enforce_profiles(request: Request, resource: dict[str, Any]) -> list[I
     """On create/update: a known ``meta.profile`` is enforced (422 with the issues); an unknown one is
     returned as a warning for the caller to report."""
     declared = (resource.get("meta") or {}).get("profile") or []
+    if resource.get("resourceType") == "StructureDefinition":
+        # A profile the validator cannot use (unknown base, a path not in the base, a circular base) is refused
+        # when it is stored, not discovered later when someone validates against it.
+        validator = await _cache(request).get(context.server(request).store)
+        problems = [i for i in validator.check_structure_definition(resource) if i.severity in ("error", "fatal")]
+        if problems:
+            raise FHIRError.from_issues(422, problems)
     if not declared:
         return []
     validator = await _cache(request).get(context.server(request).store)
