@@ -113,7 +113,8 @@ def _r4_schema() -> dict[str, Any]:
 
 def _patch(node: Any, patches: dict[str, dict[str, Any]]) -> None:
     if isinstance(node, dict):
-        extra = patches.get(node.get("pattern")) if isinstance(node.get("pattern"), str) else None
+        pattern = node.get("pattern")
+        extra = patches.get(pattern) if isinstance(pattern, str) else None
         if extra:
             node.update(extra)
         for value in node.values():
