@@ -36,4 +36,5 @@ bench: install
 	$(BIN)/python -m benchmarks
 
 lint: install
-	$(BIN)/ruff check fhir_server tests benchmarks
+	$(BIN)/ruff check fhir_server tests benchmarks scripts
+	$(BIN)/mypy fhir_server
