@@ -1,11 +1,10 @@
 """Expansion for token ``:in`` / ``:not-in`` / ``:below`` / ``:above`` against ValueSets and CodeSystems the
 server holds — pure: the stores supply a ``fetch(resource_type, url)`` lookup.
 
-Expansion is deliberately small: ``expansion.contains`` when present, else ``compose.include`` (explicit
-concepts, a whole system, ``is-a``/``descendent-of`` filters on a CodeSystem we hold, nested ``valueSet``
-imports) minus explicit ``compose.exclude`` concepts. Hierarchies come from nested ``concept`` lists and
-``parent``/``subsumedBy`` properties. The result is a set of (system, code) pairs; code None = every code of the
-system. An async store answers through :func:`resolve`, which fetches what the expansion asks for and re-runs it.
+The expansion and the hierarchies are the validator's (``fhir.validation.terminology``), so ``$validate``,
+``$expand`` and ``:in`` agree on what a ValueSet holds. The result is a set of (system, code) pairs; code None =
+every code of the system. An async store answers through :func:`resolve`, which fetches what the expansion
+asks for and re-runs it.
 
 >>> sorted(descendants({"concept": [{"code": "a", "concept": [{"code": "b"}]}]}, "a"))
 ['a', 'b']
@@ -18,99 +17,53 @@ from typing import Any, TypeVar
 
 from fhir_server.fhir.outcome import InvalidSearchParameter
 from fhir_server.fhir.search.ast import Filter, TokenValue, UriValue
+from fhir_server.fhir.validation.terminology import code_system_hierarchy, strip_version
+from fhir_server.fhir.validation.terminology import expand as expand_value_set
 
-MAX_DEPTH = 8
 Pair = tuple[str | None, str | None]
 Fetch = Callable[[str, str], dict[str, Any] | None]
 AsyncFetch = Callable[[str, str], Awaitable[dict[str, Any] | None]]
 T = TypeVar("T")
 
 
-def _edges(code_system: dict[str, Any]) -> dict[str, set[str]]:
-    """parent code → child codes."""
-    edges: dict[str, set[str]] = {}
-    todo: list[tuple[dict[str, Any], str | None]] = [(c, None) for c in code_system.get("concept", [])]
-    while todo:
-        concept, parent = todo.pop()
-        code = concept.get("code")
-        if not isinstance(code, str):
-            continue
-        edges.setdefault(code, set())
-        if parent is not None:
-            edges[parent].add(code)
-        for prop in concept.get("property", ()):
-            if prop.get("code") in ("parent", "subsumedBy") and isinstance(prop.get("valueCode"), str):
-                edges.setdefault(prop["valueCode"], set()).add(code)
-        todo += [(child, code) for child in concept.get("concept", [])]
-    return edges
-
-
-def _closure(edges: dict[str, set[str]], code: str) -> set[str]:
-    found, todo = {code}, [code]
-    while todo:
-        for nxt in edges.get(todo.pop(), ()):
-            if nxt not in found:
-                found.add(nxt)
-                todo.append(nxt)
-    return found
-
-
 def descendants(code_system: dict[str, Any], code: str) -> set[str]:
-    return _closure(_edges(code_system), code)
+    """The code and every code below it."""
+    return {code} | code_system_hierarchy(code_system).descendants(code)
 
 
 def ancestors(code_system: dict[str, Any], code: str) -> set[str]:
+    """The code and every code above it."""
     parents: dict[str, set[str]] = {}
-    for parent, children in _edges(code_system).items():
+    for parent, children in code_system_hierarchy(code_system).children.items():
         for child in children:
             parents.setdefault(child, set()).add(parent)
-    return _closure(parents, code)
+    found, todo = {code}, [code]
+    while todo:
+        for p in parents.get(todo.pop(), ()):
+            if p not in found:
+                found.add(p)
+                todo.append(p)
+    return found
 
 
-def expand(fetch: Fetch, url: str, depth: int = 0) -> set[Pair] | None:
-    """(system, code) pairs of a ValueSet held in the store, or None if it is not known."""
-    vs = fetch("ValueSet", url.split("|", 1)[0])
-    if vs is None or depth > MAX_DEPTH:
+def expand(fetch: Fetch, url: str) -> set[Pair] | None:
+    """(system, code) pairs of a ValueSet held in the store, or None if it is not known.
+
+    The expansion is the validator's (one implementation of compose rules and filters); a system the server
+    cannot enumerate stays open as ``(system, None)``. An expansion that is open as a whole (an imported
+    ValueSet the server does not hold) cannot answer a search exactly, so it is the client's error.
+    """
+    vs = fetch("ValueSet", strip_version(url))
+    if vs is None:
         return None
-    contains = vs.get("expansion", {}).get("contains")
-    if contains:
-        out: set[Pair] = set()
-        todo = list(contains)
-        while todo:
-            c = todo.pop()
-            if c.get("code"):
-                out.add((c.get("system"), c["code"]))
-            todo += c.get("contains", [])
-        return out
-    compose = vs.get("compose", {})
-    pairs: set[Pair] = set()
-    for inc in compose.get("include", []):
-        pairs |= _include(fetch, inc, depth)
-    for exc in compose.get("exclude", []):
-        pairs -= {(exc.get("system"), c.get("code")) for c in exc.get("concept", [])}
-    return pairs
-
-
-def _include(fetch: Fetch, inc: dict[str, Any], depth: int) -> set[Pair]:
-    system = inc.get("system")
-    pairs: set[Pair] = set()
-    if inc.get("concept"):
-        pairs = {(system, c.get("code")) for c in inc["concept"] if c.get("code")}
-    elif inc.get("filter") and system:
-        cs = fetch("CodeSystem", system)
-        for flt in inc["filter"]:
-            if cs is not None and flt.get("property") == "concept" and flt.get("op") in ("is-a", "descendent-of"):
-                codes = descendants(cs, flt.get("value", ""))
-                if flt["op"] == "descendent-of":
-                    codes.discard(flt.get("value", ""))
-                pairs |= {(system, c) for c in codes}
-    elif system:
-        pairs = {(system, None)}
-    for nested in inc.get("valueSet", []):
-        inner = expand(fetch, nested, depth + 1)
-        if inner is not None:
-            pairs = inner if not pairs and not system else pairs & inner if pairs else inner
-    return pairs
+    expansion = expand_value_set(vs, lambda u: fetch("ValueSet", u), lambda u: fetch("CodeSystem", u))
+    if expansion.open_all:
+        raise InvalidSearchParameter(f"ValueSet '{url}' imports or lists codes this server does not hold, so a "
+                                     "search cannot use it", code="not-supported")
+    pairs: set[Pair] = {(system, code) for system, codes in expansion.codes.items() for code in codes}
+    # A system known only in part (a fragment) answers with the codes we know; one we cannot enumerate at all
+    # (not held) stands for all its codes.
+    return pairs | {(system, None) for system in expansion.open_systems if system not in expansion.codes}
 
 
 def value_set_pairs(fetch: Fetch, name: str, modifier: str, url: str) -> set[Pair]:

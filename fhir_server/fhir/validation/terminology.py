@@ -90,15 +90,16 @@ class _Hierarchy:
         return out
 
 
-_hierarchy_cache: dict[int, _Hierarchy] = {}
+# Keyed by identity, holding the CodeSystem itself: an id() alone could be reused by a later object.
+_hierarchy_cache: dict[int, tuple[Mapping[str, Any], _Hierarchy]] = {}
 
 
 def code_system_hierarchy(cs: Mapping[str, Any]) -> _Hierarchy:
     """All codes of a CodeSystem with parent → children (nesting and ``subsumedBy``/``parent`` properties)."""
     key = id(cs)
     cached = _hierarchy_cache.get(key)
-    if cached is not None:
-        return cached
+    if cached is not None and cached[0] is cs:
+        return cached[1]
     codes: set[str] = set()
     children: dict[str, set[str]] = {}
 
@@ -119,7 +120,7 @@ def code_system_hierarchy(cs: Mapping[str, Any]) -> _Hierarchy:
     result = _Hierarchy(codes, children)
     if len(_hierarchy_cache) > 4096:
         _hierarchy_cache.clear()
-    _hierarchy_cache[key] = result
+    _hierarchy_cache[key] = (cs, result)
     return result
 
 
