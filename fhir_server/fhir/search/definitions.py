@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+PROFILES = Path(__file__).resolve().parents[3] / "profiles"
 DATA = Path(__file__).resolve().parent.parent.parent / "data" / "search-parameters.json"
 
 # Served by columns of the resource table, not by index rows.
@@ -53,7 +54,21 @@ def _param(code: str, raw: dict[str, Any]) -> SearchParam:
 
 @cache
 def _data() -> dict[str, Any]:
-    return json.loads(DATA.read_text())  # type: ignore[no-any-return]
+    data: dict[str, Any] = json.loads(DATA.read_text())
+    for level, code, raw in _server_parameters():
+        data["params"].setdefault(level, {}).setdefault(code, raw)
+    return data
+
+
+def _server_parameters() -> list[tuple[str, str, dict[str, Any]]]:
+    """This server's own SearchParameters, published in ``profiles/`` (e.g. Consent ``provision-actor``):
+    the same resources a client reads at ``GET /fhir/SearchParameter``, so what is searchable is one list."""
+    found = []
+    for path in sorted(PROFILES.glob("SearchParameter-*.json")) if PROFILES.is_dir() else []:
+        sp = json.loads(path.read_text())
+        raw = {"type": sp["type"], "expression": sp["expression"], "target": sp.get("target", [])}
+        found += [(level, sp["code"], raw) for level in sp.get("base", [])]
+    return found
 
 
 @cache
