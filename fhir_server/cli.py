@@ -1,4 +1,4 @@
-"""``fhir-server`` command line: ``serve``, ``export``/``import`` (NDJSON), ``ascmi import``/``ascmi render``."""
+"""``fhir-server`` command line: ``serve``, ``export``/``import`` (NDJSON), ``reindex``, ``ascmi import``/``render``."""
 
 from __future__ import annotations
 
@@ -82,6 +82,17 @@ def _import(args: argparse.Namespace) -> int:
     return _on_store(args, work)
 
 
+def _reindex(args: argparse.Namespace) -> int:
+    from fhir_server.repository.reindex import reindex
+
+    async def work(store: Store, _: Settings) -> int:
+        count = await reindex(store, args.type)
+        print(f"re-indexed {count} resources", file=sys.stderr)
+        return 0
+
+    return _on_store(args, work)
+
+
 def _ascmi_import(args: argparse.Namespace) -> int:
     """Forms and revocations straight into the store (the same service as ``POST /ascmi/...``)."""
     from tqdm import tqdm
@@ -153,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--data-dir", default=None)
     imp.add_argument("files", nargs="+")
     imp.set_defaults(func=_import)
+
+    rix = sub.add_parser("reindex", help="re-extract search index values (after search parameters change)")
+    rix.add_argument("--data-dir", default=None)
+    rix.add_argument("--type", default=None, help="only this resource type")
+    rix.set_defaults(func=_reindex)
 
     ascmi = sub.add_parser("ascmi", help="ASCMI forms: import them into the store, or render them as text")
     ascmi_sub = ascmi.add_subparsers(dest="ascmi_command", required=True)

@@ -90,6 +90,10 @@ class Transaction(Protocol):
     async def search(self, query: SearchQuery) -> SearchPage:
         """Search as the transaction sees the data (used by conditional interactions in bundles)."""
 
+    async def reindex(self, version: ResourceVersion, index: IndexRows) -> None:
+        """Replace the index values of the current version ``version`` (no new version): after the search
+        parameter definitions change, so that existing resources become findable by the new ones."""
+
 
 class Store(Protocol):
     """The async persistence interface used by the repository layer."""

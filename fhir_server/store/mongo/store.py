@@ -85,6 +85,14 @@ class MongoTransaction:
         except DRIVER_ERRORS as e:
             raise translate(e, f"writing {version.reference}") from e
 
+    async def reindex(self, version: ResourceVersion, index: IndexRows) -> None:
+        doc = resource_document(version, index)
+        try:  # only if still the current version: a newer one was indexed when it was written
+            await self._store.resources.replace_one({n.ID: doc[n.ID], n.VID: version.version_id}, doc,
+                                                    session=self._session)
+        except DRIVER_ERRORS as e:
+            raise translate(e, f"reindexing {version.reference}") from e
+
     async def search(self, query: SearchQuery) -> SearchPage:
         try:
             return await run_search(self._store.db, query, self._session)

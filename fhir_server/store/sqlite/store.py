@@ -79,6 +79,15 @@ class SQLiteTransaction:
     async def search(self, query: SearchQuery) -> SearchPage:
         return search.run_search(self._conn, query)
 
+    async def reindex(self, version: ResourceVersion, rows: IndexRows) -> None:
+        found = self._conn.execute(
+            "SELECT rid FROM resource WHERE rtype = ? AND id = ? AND vid = ? AND deleted = 0",
+            (version.resource_type, version.id, version.version_id),
+        ).fetchone()
+        if found is not None:  # a newer version meanwhile was indexed when it was written
+            index.delete_index(self._conn, found[0])
+            index.insert_index(self._conn, found[0], version.resource_type, rows)
+
 
 def _current(conn: sqlite3.Connection, resource_type: str, id: str) -> ResourceVersion | None:
     row = conn.execute(
