@@ -18,7 +18,7 @@ from starlette.responses import Response
 from fhir_server.api import context, operations
 from fhir_server.api.negotiation import negotiate, read_json
 from fhir_server.api.responses import json_response
-from fhir_server.api.validate import _cache
+from fhir_server.api.validate import validators
 from fhir_server.fhir import instant, jsonio
 from fhir_server.fhir.outcome import BadRequest, FHIRError, NotFound
 from fhir_server.fhir.validation.definitions import DefinitionSource
@@ -40,7 +40,7 @@ async def _inputs(request: Request) -> dict[str, Any]:
 
 
 async def _source(request: Request) -> DefinitionSource:
-    validator = await _cache(request).get(context.server(request).store)
+    validator = await validators(request).get(context.server(request).store)
     return validator.source
 
 

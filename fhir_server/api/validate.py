@@ -56,7 +56,7 @@ class ValidatorCache:
         return self._validator
 
 
-def _cache(request: Request) -> ValidatorCache:
+def validators(request: Request) -> ValidatorCache:
     state = request.app.state
     if not hasattr(state, "validators"):
         state.validators = ValidatorCache()
@@ -123,7 +123,7 @@ async def validate_resource(request: Request, resource: dict[str, Any], rtype: s
     if mode == "update" and id is not None and resource.get("id") != id:
         issues.append(Issue("error", "invalid", f"the resource id must be {id!r} for an update", (f"{rtype}.id",)))
     issues += registry.validate(resource)
-    validator = await _cache(request).get(context.server(request).store)
+    validator = await validators(request).get(context.server(request).store)
     issues += validator.validate(resource, profiles, meta_profiles=True)
     return issues
 
@@ -131,18 +131,18 @@ async def validate_resource(request: Request, resource: dict[str, Any], rtype: s
 async def enforce_profiles(request: Request, resource: dict[str, Any]) -> list[Issue]:
     """On create/update: a known ``meta.profile`` is enforced (422 with the issues); an unknown one is
     returned as a warning for the caller to report."""
-    declared = (resource.get("meta") or {}).get("profile") or []
-    if resource.get("resourceType") == "StructureDefinition":
+    is_profile = resource.get("resourceType") == "StructureDefinition"
+    if not is_profile and not (resource.get("meta") or {}).get("profile"):
+        return []  # the common case: nothing to look up
+    validator = await validators(request).get(context.server(request).store)
+    if is_profile:
         # A profile the validator cannot use (unknown base, a path not in the base, a circular base) is refused
         # when it is stored, not discovered later when someone validates against it.
-        validator = await _cache(request).get(context.server(request).store)
         problems = [i for i in validator.check_structure_definition(resource) if i.severity in ("error", "fatal")]
         if problems:
             raise FHIRError.from_issues(422, problems)
-    if not declared:
-        return []
-    validator = await _cache(request).get(context.server(request).store)
-    issues = validator.validate(resource, [], meta_profiles=True)
+    issues = validator.validate(resource, [], meta_profiles=True) if (resource.get("meta") or {}).get("profile") \
+        else []
     errors = [i for i in issues if i.severity in ("error", "fatal")]
     if errors:
         raise FHIRError.from_issues(422, errors)
