@@ -31,6 +31,7 @@ async def search_bundle(source: Store | Transaction, rtype: str | None, query_st
     head = query.self_link_query()
     self_link = f"{path}?{head}" if head else path
     next_link = f"{path}?{query.next_link_query(page.next_cursor)}" if page.next_cursor else None
-    issues = operation_outcome(list(query.warnings)) if query.warnings else None
+    warnings = [*query.warnings, *page.warnings]
+    issues = operation_outcome(warnings) if warnings else None
     return searchset_bundle(page.matches, page.includes, base, self_link, next_link, page.total,
                             summary=query.summary, elements=list(query.elements) or None, issues=issues)

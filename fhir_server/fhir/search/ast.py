@@ -181,3 +181,11 @@ class SearchPage:
     includes: list[ResourceVersion] = field(default_factory=list)  # search.mode = include
     next_cursor: str | None = None
     total: int | None = None
+    warnings: list[Issue] = field(default_factory=list)  # e.g. includes cut at the server's limit
+
+
+def includes_truncated(limit: int) -> Issue:
+    """The warning a store adds when ``_include``/``_revinclude`` (``:iterate``) stopped at its limits, so a
+    client knows the Bundle does not hold everything it asked to include."""
+    return Issue("warning", "too-costly", f"_include/_revinclude stopped at this server's limit ({limit} resources "
+                 "or a few :iterate rounds); some included resources are not in this Bundle", ("_include",))

@@ -16,7 +16,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from fhir_server.fhir.outcome import FHIRError
-from fhir_server.fhir.search.ast import Filter, Has, Include, SearchPage, SearchQuery
+from fhir_server.fhir.search.ast import Filter, Has, Include, SearchPage, SearchQuery, includes_truncated
 from fhir_server.store.mongo import names as n
 from fhir_server.store.mongo.documents import VERSION_FIELDS, version_from_document
 from fhir_server.store.mongo.filters import (
@@ -96,27 +96,29 @@ class _Runner:
 
     # --- includes -------------------------------------------------------------------------------------------
 
-    async def includes(self, query: SearchQuery, matches: list[Doc]) -> list[Doc]:
+    async def includes(self, query: SearchQuery, matches: list[Doc]) -> tuple[list[Doc], bool]:
+        """Included documents, and whether the limits (resources, :iterate depth) cut them short."""
         seen = {d[n.ID] for d in matches}
         found: list[Doc] = []
         frontier = matches
-        for depth in range(MAX_ITERATE + 1):
+        for depth in range(MAX_ITERATE + 2):
             wanted = [inc for inc in query.includes if depth == 0 or inc.iterate]
             wanted_rev = [inc for inc in query.revincludes if depth == 0 or inc.iterate]
-            if not frontier or not (wanted or wanted_rev) or len(found) >= MAX_INCLUDES:
+            if not frontier or not (wanted or wanted_rev):
                 break
             keys = {key for inc in wanted for d in frontier for key in _targets(inc, d)}
             new = await self.find({n.ID: {"$in": sorted(keys - seen)}, n.DELETED: False}, _WITH_REFS) \
                 if keys - seen else []
             for inc in wanted_rev:
-                new += await self.find(_revinclude_filter(inc, frontier), _WITH_REFS, limit=MAX_INCLUDES)
-            frontier = []
-            for d in new:
-                if d[n.ID] not in seen:
-                    seen.add(d[n.ID])
-                    frontier.append(d)
+                new += await self.find(_revinclude_filter(inc, frontier), _WITH_REFS, limit=MAX_INCLUDES + 1)
+            frontier = [d for d in new if d[n.ID] not in seen]
+            if depth > MAX_ITERATE:  # a round past the limit, only to learn whether anything was left out
+                return found, bool(frontier)
+            seen.update(d[n.ID] for d in frontier)
             found += frontier
-        return found[:MAX_INCLUDES]
+            if len(found) > MAX_INCLUDES:
+                return found[:MAX_INCLUDES], True
+        return found, False
 
 
 _WITH_REFS: Doc = {**VERSION_FIELDS, n.ix("reference"): 1}
@@ -176,10 +178,11 @@ async def run_search(db: AsyncDatabase[Doc], query: SearchQuery, session: Sessio
         docs = await runner.find(page_filter, projection, limit=query.count + 1, sort=spec)
     more = len(docs) > query.count
     docs = docs[: query.count]
-    included = await runner.includes(query, docs) if want_refs and docs else []
+    included, truncated = await runner.includes(query, docs) if want_refs and docs else ([], False)
     return SearchPage(
         matches=[version_from_document(d, "PUT") for d in docs],
         includes=[version_from_document(d, "PUT") for d in included],
         next_cursor=encode_cursor(cursor_values(docs[-1], spec)) if more and docs else None,
         total=total,
+        warnings=[includes_truncated(MAX_INCLUDES)] if truncated else [],
     )

@@ -70,14 +70,24 @@ def _reverse(conn: sqlite3.Connection, inc: Include, frontier: list[Row]) -> lis
     return found
 
 
-def find_includes(conn: sqlite3.Connection, query: SearchQuery, page: list[Row]) -> list[ResourceVersion]:
-    """Resources to add with ``search.mode = include``; never one of the matches, never twice."""
+def find_includes(conn: sqlite3.Connection, query: SearchQuery, page: list[Row]
+                  ) -> tuple[list[ResourceVersion], bool]:
+    """Resources to add with ``search.mode = include`` (never one of the matches, never twice), and whether the
+    limits cut them short."""
     if not query.includes and not query.revincludes:
-        return []
+        return [], False
     seen = {r[0] for r in page}
     out: list[Row] = []
     frontier = page
-    for round_ in range(MAX_ROUNDS):
+    truncated = False
+    for round_ in range(MAX_ROUNDS + 1):
+        if round_ == MAX_ROUNDS:  # one more round only to learn whether anything was left out
+            truncated = any(inc.iterate for inc in (*query.includes, *query.revincludes)) and bool(
+                [r for inc in query.includes if inc.iterate for r in _forward(conn, inc, frontier)
+                 if r[0] not in seen]
+                + [r for inc in query.revincludes if inc.iterate for r in _reverse(conn, inc, frontier)
+                   if r[0] not in seen])
+            break
         fresh: list[Row] = []
         for inc in query.includes:
             if round_ == 0 or inc.iterate:
@@ -87,11 +97,14 @@ def find_includes(conn: sqlite3.Connection, query: SearchQuery, page: list[Row])
                 fresh += _reverse(conn, inc, frontier)
         new: list[Row] = []
         for row in fresh:
-            if row[0] not in seen and len(out) + len(new) < MAX_INCLUDES:
+            if row[0] not in seen:
+                if len(out) + len(new) >= MAX_INCLUDES:
+                    truncated = True
+                    break
                 seen.add(row[0])
                 new.append(row)
         out += new
-        if not new:
+        if not new or truncated:
             break
         frontier = new
-    return [version_from_row(r[1:], "PUT") for r in out]
+    return [version_from_row(r[1:], "PUT") for r in out], truncated

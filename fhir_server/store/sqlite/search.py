@@ -35,8 +35,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from fhir_server.fhir.search.ast import Filter, Has, SearchPage, SearchQuery, TokenValue
-from fhir_server.store.sqlite.includes import find_includes
+from fhir_server.fhir.search.ast import Filter, Has, SearchPage, SearchQuery, TokenValue, includes_truncated
+from fhir_server.store.sqlite.includes import MAX_INCLUDES, find_includes
 from fhir_server.store.sqlite.paging import decode_cursor, encode_cursor, keyset_condition, sort_expression
 from fhir_server.store.sqlite.rows import version_from_row
 from fhir_server.store.sqlite.search_params import Context, candidates, condition, driver_rank
@@ -252,9 +252,11 @@ def run_search(conn: sqlite3.Connection, query: SearchQuery) -> SearchPage:
         tail = [last[2]] if query.resource_type is not None else [last[1], last[2]]
         next_cursor = encode_cursor([*last[7:], *tail])
     page = [tuple(r[:7]) for r in rows]
+    included, truncated = find_includes(conn, query, page)
     return SearchPage(
         matches=[version_from_row(r[1:7], "PUT") for r in rows],
-        includes=find_includes(conn, query, page),
+        includes=included,
         next_cursor=next_cursor,
         total=total,
+        warnings=[includes_truncated(MAX_INCLUDES)] if truncated else [],
     )
