@@ -2,7 +2,8 @@
 
 Per terminologies.html#strength: *required* — the code SHALL come from the value set (error); *extensible* —
 it SHALL come from it when a suitable code exists there, which a machine cannot judge, so a miss is a warning.
-Preferred and example bindings are not checked. A ValueSet we do not know is a warning (we cannot check), and
+Preferred and example bindings are not checked. A CodeableConcept with no coded coding (only ``text``) fails
+a required binding and passes an extensible one. A ValueSet we do not know is a warning (we cannot check), and
 a part of a value set we cannot enumerate (LOINC, BCP-47…) is silent rather than a false error.
 """
 
@@ -62,6 +63,17 @@ def check_binding(
         return
     pairs = _codes(type_code, value)
     if not pairs:
+        if strength == "required" and type_code == "CodeableConcept" and isinstance(value, dict):
+            # terminologies.html#required: the concept SHALL carry a code from the value set; text alone
+            # (or codings without a code) cannot (an extensible binding allows text when no code fits)
+            issues.append(
+                Issue(
+                    "error",
+                    "code-invalid",
+                    f"No code provided, and a code is required from the value set {strip_version(vs_url)}",
+                    (expression,),
+                )
+            )
         return
     url = strip_version(vs_url)
     expansion = source.expansion(url)

@@ -4,10 +4,18 @@ Extensions are the common case: an ``extension`` array is (implicitly, in the ba
 An extension no slice claims is validated against the StructureDefinition its url names, when the server
 knows it; an unknown extension is a warning (the HL7 validator's default), an unknown *modifier* extension an
 error (the receiver cannot safely ignore it), and any unclaimed item is an error when the slicing is closed.
+
+A known extension used where its ``StructureDefinition.context`` does not allow it is a warning (the HL7
+validator says error; our matching of ``element`` contexts is deliberately simple, so we warn): an element
+context matches the element's definition path, its path in the instance (indices dropped), its type
+(``Period``; ``Element`` and ``Resource``/``DomainResource`` at a resource root match broadly), and an
+``extension`` context matches any extension. ``fhirpath`` contexts are not judged.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .slicing import primitive_type_of, slice_matches
@@ -18,6 +26,8 @@ if TYPE_CHECKING:
     from .validator import Validator, _Run
 
 _URL = (Discriminator("value", "url"),)
+_INDEX = re.compile(r"\[\d+\]")
+_QUANTITIES = frozenset({"Age", "Count", "Distance", "Duration", "MoneyQuantity", "SimpleQuantity"})
 
 
 def validate_sliced(
@@ -61,6 +71,8 @@ def validate_sliced(
                     item_path,
                 )
             previous = max(previous, rank)
+            if is_ext and isinstance(item, dict):
+                _check_context(v, run, node, item, item_path, tree)
             code = chosen.types[0].code if len(chosen.types) == 1 else type_code
             v._item(run, chosen, code, item, ext, item_path, tree, res)
             continue
@@ -81,6 +93,7 @@ def validate_sliced(
                 item_path,
             )
         if is_ext and isinstance(item, dict):
+            _check_context(v, run, node, item, item_path, tree)
             _extension_by_url(v, run, node, item, item_path, tree, res)
         else:
             v._item(run, node, type_code, item, ext, item_path, tree, res)
@@ -112,6 +125,71 @@ def _extension_by_url(
                 path,
             )
     v._item(run, node, "Extension", item, None, path, tree, res)
+
+
+def _check_context(
+    v: Validator, run: _Run, node: ElementNode, item: dict[str, Any], path: str, tree: ElementTree
+) -> None:
+    """Warn when a known extension is used on an element its ``context`` does not list."""
+    url = item.get("url")
+    if not isinstance(url, str) or not url:
+        return
+    host_path = path.rpartition(".")[0]  # Consent.provision.actor[0].role
+    key = (url, id(node), id(tree), _INDEX.sub("", host_path))
+    allowed = v._context_ok.get(key)
+    if allowed is None:
+        allowed = _context_allows(v, url, node, tree, key[3])
+        v._context_ok[key] = allowed
+    if allowed is not True:
+        run.add(
+            "warning",
+            "structure",
+            f"The extension {url} is used on {host_path or node.path}, which its context does not "
+            f"allow (context: {allowed})",
+            path,
+        )
+
+
+def _context_allows(v: Validator, url: str, node: ElementNode, tree: ElementTree, host: str) -> bool | str:
+    """True when ``url`` may be used at ``host``; else the contexts it allows, for the message."""
+    sd = v.source.structure_definition(url)
+    if sd is None or sd.get("type") != "Extension":
+        return True
+    contexts = sd.get("context")
+    if not isinstance(contexts, list) or not contexts:
+        return True
+    host_def = node.path.rpartition(".")[0]  # the element's definition path, or its type (Period)
+    if host_def == "Element":  # the extension of a primitive value: its type is not known here
+        return True
+    if host_def == tree.root.path:
+        types = {tree.type, host_def}
+        if tree.kind == "resource":
+            types |= {"Resource", "DomainResource"}
+    else:
+        parent = tree.by_path.get(host_def)
+        if parent is None:
+            return True
+        types = set(parent.type_codes)
+    if types & _QUANTITIES:
+        types.add("Quantity")
+    shown = []
+    for ctx in contexts:
+        if not isinstance(ctx, Mapping):
+            return True
+        kind, expression = ctx.get("type"), ctx.get("expression")
+        if not isinstance(expression, str) or kind not in ("element", "extension"):
+            return True  # fhirpath (or malformed) contexts are not judged
+        shown.append(f"{kind} {expression}")
+        if kind == "extension":
+            if "Extension" in types:
+                return True
+        elif expression in ("Element", "Base") or expression in (host_def, host) or expression in types:
+            return True
+        elif expression.endswith("[x]") and host.startswith(expression[:-3]):
+            rest = host[len(expression) - 3 :]
+            if rest[:1].isupper() and "." not in rest:
+                return True
+    return ", ".join(shown)
 
 
 def _lookup(v: Validator, node: ElementNode, seg: str) -> ElementNode | None:

@@ -12,8 +12,9 @@ path + sliceName):
   profile's) children first;
 * a renamed choice (``Observation.valueQuantity``) constrains ``value[x]`` to that type.
 
-An unknown base, a path the base does not have, or a ``baseDefinition`` loop raise :class:`SnapshotError`,
-which the caller turns into an issue.
+An unknown base, a path the base does not have, a ``baseDefinition`` loop, or a differential that widens the
+cardinality it inherits (``min`` below the base's, ``max`` above it; a new slice only may not exceed the sliced
+element's ``max``) raise :class:`SnapshotError`, which the caller turns into an issue.
 """
 
 from __future__ import annotations
@@ -123,9 +124,46 @@ def _parent_id(element_id: str) -> tuple[str, str]:
 def _apply(out: list[dict[str, Any]], diff: Mapping[str, Any], source: _Source, chain: Sequence[str]) -> None:
     element_id = _normalise_choice(out, _diff_id(diff), diff)
     i = _index(out, element_id)
+    new_slice = False
     if i is None:
         i = _create(out, element_id, diff, source, chain)
+        new_slice = ":" in _parent_id(element_id)[1]
+    _check_cardinality(out[i], diff, element_id, new_slice=new_slice)
     _merge(out[i], diff)
+
+
+def _max(value: Any) -> float | None:
+    """``"*"`` → infinity, ``"3"`` → 3; None for anything malformed (the tree builder reports it)."""
+    if value == "*":
+        return float("inf")
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _check_cardinality(
+    base: Mapping[str, Any], diff: Mapping[str, Any], element_id: str, *, new_slice: bool
+) -> None:
+    """A profile constrains its base (profiling.html#cardinality): it may narrow min..max, never widen it."""
+    base_min, base_max = base.get("min", 0), base.get("max", "*")
+    new_min, new_max = diff.get("min", base_min), diff.get("max", base_max)
+    widened = []
+    if (
+        not new_slice  # a slice's min is its own (the sliced element's min counts all its slices)
+        and isinstance(new_min, int)
+        and isinstance(base_min, int)
+        and new_min < base_min
+    ):
+        widened.append(f"min {new_min} is below the base min {base_min}")
+    top, limit = _max(new_max), _max(base_max)
+    if top is not None and limit is not None and top > limit:
+        what = "the sliced element's" if new_slice else "the base"
+        widened.append(f"max {new_max} is above {what} max {base_max}")
+    if widened:
+        raise SnapshotError(
+            f"element {element_id} widens the cardinality it inherits ({base_min}..{base_max}): "
+            + " and ".join(widened)
+        )
 
 
 def _normalise_choice(out: list[dict[str, Any]], element_id: str, diff: Mapping[str, Any]) -> str:

@@ -14,7 +14,7 @@ an element names a profile (an extension slice, a constrained datatype), that pr
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..outcome import Issue
@@ -55,6 +55,8 @@ class Validator:
         self.source = definitions if definitions is not None else DefinitionSource()
         self.profiles = ProfileCache(self.source)
         self._merged: dict[tuple[int, int], tuple[Constraint, ...]] = {}
+        self._type_tree_cache: dict[tuple[int, str], tuple[ElementTree, ...]] = {}
+        self._context_ok: dict[tuple[str, int, int, str], bool | str] = {}  # see extensions._check_context
 
     # -- public API ---------------------------------------------------------------------------------------
 
@@ -142,7 +144,6 @@ class Validator:
     ) -> None:
         """A complex value: its children (from the snapshot, else from its type's tree) and its rules."""
         kids = node
-        type_root: ElementNode | None = None
         type_path = node.path
         if node.content_reference:
             ref = tree.resolve_reference(node.content_reference)
@@ -150,21 +151,58 @@ class Validator:
                 run.add("error", "processing", f"contentReference {node.content_reference} not found", path)
                 return
             kids, type_path = ref, ref.path
-        kids_tree = tree
-        if not kids.children:
-            sub = self._type_tree(run, node, type_code, path)
-            if sub is None:
+        if kids.children:
+            self._children(run, kids, tree, obj, path, res)
+            self._invariants(run, node.constraints, obj, type_path, path, res)
+        else:
+            subs = self._type_trees(run, node, type_code, path)
+            if not subs:
                 return
-            kids, type_root, kids_tree = sub.root, sub.root, sub
-            type_path = sub.type if sub.type not in _CHILDLESS else node.path
-        self._children(run, kids, kids_tree, obj, path, res)
-        constraints = node.constraints if type_root is None else self._merge(node, type_root)
-        self._invariants(run, constraints, obj, type_path, path, res)
+            if len(subs) == 1:
+                self._type_content(run, node, subs[0], obj, path, res)
+            else:
+                self._any_of(
+                    run, subs, path, lambda trial, sub: self._type_content(trial, node, sub, obj, path, res)
+                )
         self._value_rules(run, node, type_code, obj, path)
 
-    def _type_tree(self, run: _Run, node: ElementNode, type_code: str, path: str) -> ElementTree | None:
-        tree = self._tree_of(node, type_code)
-        if tree is None:
+    def _type_content(
+        self, run: _Run, node: ElementNode, sub: ElementTree, obj: dict[str, Any], path: str, res: Any
+    ) -> None:
+        """The children and invariants of a value whose element defers to its type's (or profile's) tree."""
+        self._children(run, sub.root, sub, obj, path, res)
+        type_path = sub.type if sub.type not in _CHILDLESS else node.path
+        self._invariants(run, self._merge(node, sub.root), obj, type_path, path, res)
+
+    def _any_of(
+        self, run: _Run, trees: tuple[ElementTree, ...], path: str, check: Callable[[_Run, ElementTree], None]
+    ) -> None:
+        """An element whose type lists several profiles: the value must conform to one of them (any one).
+
+        Each profile is tried on a scratch run; the first without errors wins and its warnings are kept.
+        When none fits, one error lists each profile's first problem, followed by the first profile's issues.
+        """
+        attempts: list[tuple[ElementTree, _Run]] = []
+        for sub in trees:
+            trial = _Run(run.root)
+            trial.warned = set(run.warned)
+            check(trial, sub)
+            if not any(i.severity in ("error", "fatal") for i in trial.issues):
+                run.issues.extend(trial.issues)
+                run.warned = trial.warned
+                return
+            attempts.append((sub, trial))
+        reasons = "; ".join(
+            f"{sub.url}: {next(i.diagnostics for i in trial.issues if i.severity in ('error', 'fatal'))}"
+            for sub, trial in attempts
+        )
+        run.add("error", "structure", f"The value conforms to none of the allowed profiles ({reasons})", path)
+        run.issues.extend(attempts[0][1].issues)
+        run.warned = attempts[0][1].warned
+
+    def _type_trees(self, run: _Run, node: ElementNode, type_code: str, path: str) -> tuple[ElementTree, ...]:
+        trees = self._trees_of(node, type_code)
+        if not trees:
             key = f"type:{type_code}"
             if key not in run.warned:
                 run.warned.add(key)
@@ -174,16 +212,25 @@ class Validator:
                     f"No definition for type {type_code!r} or its profile; its content was not checked",
                     path,
                 )
-        return tree
+        return trees
 
-    def _tree_of(self, node: ElementNode, type_code: str) -> ElementTree | None:
-        for t in node.types:
-            if t.code == type_code and t.profiles:
-                for url in t.profiles:
-                    tree = self.profiles.tree(url)
-                    if tree is not None:
-                        return tree
-        return self.profiles.type_tree(type_code)
+    def _trees_of(self, node: ElementNode, type_code: str) -> tuple[ElementTree, ...]:
+        """The known profiles ``node`` lists for ``type_code`` (any one will do), else the type's own tree."""
+        key = (id(node), type_code)
+        found = self._type_tree_cache.get(key)
+        if found is None:
+            found = tuple(
+                tree
+                for t in node.types
+                if t.code == type_code
+                for url in t.profiles
+                if (tree := self.profiles.tree(url)) is not None
+            )
+            if not found:
+                base = self.profiles.type_tree(type_code)
+                found = (base,) if base is not None else ()
+            self._type_tree_cache[key] = found
+        return found
 
     def _merge(self, node: ElementNode, type_root: ElementNode) -> tuple[Constraint, ...]:
         key = (id(node), id(type_root))
@@ -338,8 +385,9 @@ class Validator:
             run.add("error", "structure", "A resource must have a resourceType", path)
             return
         allowed = {t.code for t in node.types}
-        sub = self._tree_of(node, rtype) if rtype in allowed else self.profiles.type_tree(rtype)
-        if sub is None or sub.kind != "resource":
+        found = self._trees_of(node, rtype) if rtype in allowed else (self.profiles.type_tree(rtype),)
+        subs = tuple(sub for sub in found if sub is not None and sub.kind == "resource")
+        if not subs:
             run.add("error", "structure", f"Unknown resource type {rtype!r}", path)
             return
         if "Resource" not in allowed and rtype not in allowed:
@@ -349,7 +397,15 @@ class Validator:
                 f"A {rtype} is not allowed here (expected {', '.join(sorted(allowed))})",
                 path,
             )
-        self._object(run, sub.root, sub, item, path, rtype, item)
+        if len(subs) == 1:
+            self._object(run, subs[0].root, subs[0], item, path, rtype, item)
+        else:
+            self._any_of(
+                run,
+                subs,
+                path,
+                lambda trial, sub: self._object(trial, sub.root, sub, item, path, rtype, item),
+            )
         constraints = node.constraints
         if constraints:
             self._invariants(run, constraints, item, rtype, path, item)
@@ -450,8 +506,7 @@ class Validator:
             run.add(
                 "error",
                 "structure",
-                f"The reference {ref!r} points to a {rtype}, but only "
-                f"{', '.join(sorted(targets))} are allowed here",
+                f"The reference {ref!r} points to a {rtype}, but only {', '.join(sorted(targets))} are allowed here",
                 path,
             )
 
@@ -468,8 +523,7 @@ class Validator:
                     run.add(
                         "warning",
                         "processing",
-                        f"Invariant {c.key} ({c.expression}) could not be "
-                        f"evaluated, so it was not checked: {exc}",
+                        f"Invariant {c.key} ({c.expression}) could not be evaluated, so it was not checked: {exc}",
                         path,
                     )
                 continue
