@@ -4,6 +4,8 @@ Each category is decided once and every requested label carries its category's d
 grouping that depends on the whole request: ``SUD``/``ETH`` asked together with ``42CFRPart2`` are Part 2
 records, asked alone they are ordinary substance-use information. No label (or only ``N``) is general health.
 
+>>> from fhir_server.consent.tables import load_tables
+>>> ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 >>> g = group_labels([Coding(ACT, "42CFRPart2"), Coding(ACT, "SUD")], load_tables())
 >>> g.categories
 ('substance-use-part2',)

@@ -1,6 +1,7 @@
 """Rule 5: a minor's own consent.
 
-California lets a minor consent alone to some services (§2 table, ``minorMayConsentAlone``); information about
+California lets a minor consent alone to some services (§2 table; property
+``minor-may-consent`` of CodeSystem ascmi-category); information about
 those services is then the minor's to share, so while the patient is under 18 at T, a permit in the Consent
 covers such a category only when the minor signed for it. The mapping records that signature on the nested
 permit provision of the category as the extension ``[base]/StructureDefinition/ascmi-minor-signature``

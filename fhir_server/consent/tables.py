@@ -1,8 +1,14 @@
-"""The rule book's tables, read once from ``fhir_server/data/consent-*.json`` for one canonical base.
+"""The rule book's tables, read once per canonical base.
 
-The category ↔ label table, the legal floor, the purposes and the obligations are data so that a new ASCMI
-form revision or a legal review is an edit of JSON, not of code. ``{base}`` in the files is the canonical base
-setting (ASCMI.md §5: moving the base moves every local URL).
+The categories (codes, displays, which ones a minor may consent to alone) and their security labels are the
+FHIR terminology in ``profiles/`` and ``mappings/`` (CodeSystem ``ascmi-category``, ConceptMap
+``ascmi-category-to-security-label``, read through :func:`fhir_server.ascmi.terminology.load_terminology`, the
+loader the form mapping uses), and the never-shareable labels are the ValueSet ``ascmi-never-shareable``: one
+copy, so the engine and the Consents the mapping writes cannot drift apart. ``fhir_server/data/consent-*.json``
+hold the rest — how a request's labels group (the default category, Part 2 absorbing SUD/ETH asked with it),
+the legal floor, the purposes and the obligations — so that a new ASCMI form revision or a legal review is an
+edit of data, not of code. ``{base}`` in the JSON files is the canonical base setting (ASCMI.md §5: moving the
+base moves every local URL).
 
 >>> t = load_tables()
 >>> t.category_of_label(("http://terminology.hl7.org/CodeSystem/v3-ActCode", "HIV"))
@@ -17,9 +23,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from fhir_server.ascmi.canonical import rebase
+from fhir_server.ascmi.terminology import DATA_ROOT, load_terminology
 from fhir_server.consent.model import DEFAULT_CANONICAL_BASE, NETWORK_ORGANIZATION_ID, Coding
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+#: Labels no ASCMI can release (rule 1), relative to the terminology's data root.
+NEVER_SHAREABLE_VALUESET = "profiles/ValueSet-ascmi-never-shareable.json"
 
 LabelKey = tuple[str | None, str]
 
@@ -147,29 +157,75 @@ def _read(name: str) -> dict[str, Any]:
     return data
 
 
+class TableError(ValueError):
+    """The data files contradict each other (a category or label named in one is missing from another)."""
+
+
+def _categories(base: str, cats_raw: dict[str, Any]) -> dict[str, Category]:
+    """The §2 table from the CodeSystem + ConceptMap, with the JSON's request-grouping rule attached."""
+    terminology = load_terminology(base)
+    absorbs_raw: dict[str, list[dict[str, Any]]] = cats_raw.get("absorbsWhenRequestedTogether", {})
+    unknown = sorted(set(absorbs_raw) - set(terminology.categories))
+    if unknown:
+        raise TableError(f"consent-categories.json names categories outside CodeSystem ascmi-category: {unknown}")
+    categories: dict[str, Category] = {}
+    for code, cat in terminology.categories.items():
+        if not cat.labels:
+            raise TableError(f"category {code} has no security label in ConceptMap ascmi-category-to-security-label")
+        # Decisions compare labels by (system, code); the engine's label Codings carry no display, as before.
+        labels = tuple(Coding(lab.system, lab.code) for lab in cat.labels)
+        categories[code] = Category(
+            code,
+            cat.display,
+            labels,
+            frozenset(lab.key for lab in labels),
+            cat.minor_may_consent,
+            frozenset(_coding(x, base).key for x in absorbs_raw.get(code, ())),
+        )
+    return categories
+
+
+def _never_shareable(base: str) -> dict[LabelKey, Coding]:
+    """The codes enumerated by ValueSet ascmi-never-shareable (only ``compose.include.concept`` is supported)."""
+    with open(DATA_ROOT / NEVER_SHAREABLE_VALUESET, encoding="utf-8") as f:
+        vs: dict[str, Any] = rebase(json.load(f), base)
+    compose = vs.get("compose", {})
+    if compose.get("exclude") or any(
+        "concept" not in inc or "filter" in inc or "valueSet" in inc for inc in compose.get("include", [])
+    ):
+        raise TableError(f"{NEVER_SHAREABLE_VALUESET}: list the never-shareable codes (include.concept only)")
+    never: dict[LabelKey, Coding] = {}
+    for inc in compose.get("include", []):
+        for c in inc["concept"]:
+            cd = Coding(inc["system"], c["code"], c.get("display"))
+            never[cd.key] = cd
+    return never
+
+
 @lru_cache(maxsize=8)
 def load_tables(canonical_base: str = DEFAULT_CANONICAL_BASE) -> Tables:
-    """Read the four tables once per canonical base (a deployment has one)."""
+    """Read the tables once per canonical base (a deployment has one); raises :class:`TableError` on drift."""
     base = canonical_base.rstrip("/")
     cats_raw, floor_raw = _read("consent-categories.json"), _read("consent-legal-floor.json")
     purposes_raw, obligations_raw = _read("consent-purposes.json"), _read("consent-obligations.json")
 
-    categories: dict[str, Category] = {}
+    categories = _categories(base, cats_raw)
     label_index: dict[LabelKey, str] = {}
-    for c in cats_raw["categories"]:
-        labels = tuple(_coding(x, base) for x in c["labels"])
-        absorbs = frozenset(_coding(x, base).key for x in c.get("absorbsWhenRequestedTogether", ()))
-        categories[c["code"]] = Category(
-            c["code"],
-            c["display"],
-            labels,
-            frozenset(lab.key for lab in labels),
-            bool(c["minorMayConsentAlone"]),
-            absorbs,
-        )
-        for lab in labels:
-            label_index[lab.key] = c["code"]
-    never = {(cd := _coding(x, base)).key: cd for x in cats_raw["never"]}
+    for c in categories.values():
+        for key in c.label_keys:
+            if key in label_index:
+                raise TableError(f"label {key[0]}#{key[1]} belongs to both {label_index[key]} and {c.code}")
+        label_index.update((lab.key, c.code) for lab in c.labels)
+    for c in categories.values():
+        stray = sorted(k for k in c.absorbs if label_index.get(k, c.code) == c.code)
+        if stray:
+            raise TableError(f"{c.code} absorbs labels that are not another category's: {stray}")
+    if cats_raw["defaultCategory"] not in categories:
+        raise TableError(f"defaultCategory {cats_raw['defaultCategory']} is not in CodeSystem ascmi-category")
+    never = _never_shareable(base)
+    clash = sorted(k for k in never if k in label_index)
+    if clash:
+        raise TableError(f"labels both never shareable and in a category: {clash}")
     by_code: dict[str, list[LabelKey]] = {}
     for k in [*label_index, *never]:
         by_code.setdefault(k[1], []).append(k)
@@ -201,9 +257,12 @@ def load_tables(canonical_base: str = DEFAULT_CANONICAL_BASE) -> Tables:
         )
         for e in floor_raw["exclusions"]
     )
-    obligations = {
-        cat: tuple(_coding(x, base) for x in lst) for cat, lst in obligations_raw["obligations"].items()
-    }
+    obligations = {cat: tuple(_coding(x, base) for x in lst) for cat, lst in obligations_raw["obligations"].items()}
+    named = {c for r in rows for c in r.categories} | {c for e in exclusions for c in e.categories} | set(obligations)
+    if named - set(categories):
+        raise TableError(
+            f"legal floor / obligations name categories outside ascmi-category: {sorted(named - set(categories))}"
+        )
     return Tables(
         base=base,
         categories=categories,
@@ -211,7 +270,7 @@ def load_tables(canonical_base: str = DEFAULT_CANONICAL_BASE) -> Tables:
         label_index=label_index,
         label_by_code={code: keys[0] for code, keys in by_code.items() if len(keys) == 1},
         never=never,
-        never_why=cats_raw["never"][0]["why"],
+        never_why=cats_raw["neverShareableWhy"],
         purposes=purposes,
         purpose_index=purpose_index,
         tpo=tpo,

@@ -114,18 +114,22 @@ def test_the_docstring_examples_hold(module):
     assert result.failed == 0
 
 
-def test_the_decision_engines_category_table_agrees_with_the_code_system_and_concept_map(terminology):
-    table = json.loads((ROOT / "fhir_server" / "data" / "consent-categories.json").read_text())
-    base = terminology.base
+def test_the_decision_engine_reads_its_category_table_from_the_code_system_and_concept_map(terminology):
+    from fhir_server.consent.tables import load_tables
+
+    tables = load_tables(terminology.base)
     engine = {
-        c["code"]: (
-            [(lab["system"].replace("{base}", base), lab["code"]) for lab in c["labels"]],
-            c["minorMayConsentAlone"],
-        )
-        for c in table["categories"]
+        c.code: ([(lab.system, lab.code) for lab in c.labels], c.minor_may_consent_alone, c.display)
+        for c in tables.categories.values()
     }
     ours = {
-        c.code: ([(lab.system, lab.code) for lab in c.labels], c.minor_may_consent)
+        c.code: ([(lab.system, lab.code) for lab in c.labels], c.minor_may_consent, c.display)
         for c in terminology.categories.values()
     }
     assert engine == ours
+    assert list(tables.categories) == list(terminology.categories)
+
+
+def test_the_engines_own_category_file_does_not_repeat_the_terminology():
+    table = json.loads((ROOT / "fhir_server" / "data" / "consent-categories.json").read_text())
+    assert set(table) == {"description", "defaultCategory", "absorbsWhenRequestedTogether", "neverShareableWhy"}
