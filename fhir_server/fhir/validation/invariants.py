@@ -23,6 +23,8 @@ import fhirpathpy
 from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
 
+from fhir_server.fhir.validation.values import children
+
 _R4 = models["r4"]
 
 
@@ -199,22 +201,7 @@ def _exists(value: Any, path: tuple[str, ...]) -> bool:
         for item in current:
             if not isinstance(item, dict):
                 continue
-            child = item.get(seg)
-            if child is None:
-                child = item.get("_" + seg)
-            if child is None:  # a choice element: value → valueString
-                child = next(
-                    (
-                        v
-                        for k, v in item.items()
-                        if k.startswith(seg) and k[len(seg) : len(seg) + 1].isupper()
-                    ),
-                    None,
-                )
-            if isinstance(child, list):
-                found.extend(c for c in child if c is not None)
-            elif child is not None:
-                found.append(child)
+            found.extend(children(item, seg, primitive_extensions=True))
         if not found:
             return False
         current = found

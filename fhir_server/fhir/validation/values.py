@@ -76,19 +76,24 @@ def select(value: Any, path: str) -> Iterator[Any]:
                 continue
             if "(" in seg:
                 raise ValueError(f"unsupported discriminator path segment {seg!r}")
-            child = item.get(seg)
-            if child is None:  # a choice: value → valueString
-                child = next(
-                    (
-                        v
-                        for k, v in item.items()
-                        if k.startswith(seg) and k[len(seg) : len(seg) + 1].isupper()
-                    ),
-                    None,
-                )
-            if isinstance(child, list):
-                found.extend(c for c in child if c is not None)
-            elif child is not None:
-                found.append(child)
+            found.extend(children(item, seg))
         current = found
     yield from current
+
+
+def children(item: dict[str, Any], name: str, primitive_extensions: bool = False) -> list[Any]:
+    """The values of element ``name`` of a JSON object: a list flattened, a choice found by its typed name
+    (``value`` → ``valueString``), and — with ``primitive_extensions`` — a primitive's ``_name`` object.
+
+    >>> children({"valueQuantity": {"value": 1}}, "value")
+    [{'value': 1}]
+    """
+    child = item.get(name)
+    if child is None and primitive_extensions:
+        child = item.get("_" + name)
+    if child is None:
+        child = next((v for k, v in item.items() if k.startswith(name) and k[len(name) : len(name) + 1].isupper()),
+                     None)
+    if isinstance(child, list):
+        return [c for c in child if c is not None]
+    return [] if child is None else [child]
