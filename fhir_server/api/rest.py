@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server.api import context
-from fhir_server.api.negotiation import negotiate, read_json
+from fhir_server.api.negotiation import Negotiated, negotiate, read_json
 from fhir_server.api.responses import json_response, version_headers, write_response
 from fhir_server.api.validate import enforce_profiles
 from fhir_server.fhir import instant, jsonio, registry
@@ -34,8 +34,8 @@ def _not_modified(request: Request, version_id: int, last_updated: str) -> bool:
     return False
 
 
-def _serve(request: Request, body: bytes, headers: dict[str, str]) -> Response:
-    neg = negotiate(request)
+def _serve(request: Request, neg: Negotiated, body: bytes, headers: dict[str, str]) -> Response:
+    """The stored bytes as they are, or the ``_summary``/``_elements`` subset the client asked for."""
     summary = request.query_params.get("_summary")
     elements = request.query_params.get("_elements")
     if summary is not None:
@@ -50,18 +50,18 @@ def _serve(request: Request, body: bytes, headers: dict[str, str]) -> Response:
 
 async def read(request: Request, rtype: str, id: str) -> Response:
     context.resource_type(rtype)
-    negotiate(request)
+    neg = negotiate(request)
     version = repo.require_live(await context.server(request).store.read(rtype, id), rtype, id)
     headers = version_headers(version)
     if _not_modified(request, version.version_id, version.last_updated):
         return Response(status_code=304, headers=headers)
     assert version.body is not None
-    return _serve(request, version.body, headers)
+    return _serve(request, neg, version.body, headers)
 
 
 async def vread(request: Request, rtype: str, id: str, vid: str) -> Response:
     context.resource_type(rtype)
-    negotiate(request)
+    neg = negotiate(request)
     version_id = context.whole_number(vid)
     if version_id is None:
         raise NotFound(f"{rtype}/{id} has no version {vid!r}: version ids are whole numbers")
@@ -72,7 +72,7 @@ async def vread(request: Request, rtype: str, id: str, vid: str) -> Response:
     if version.deleted:
         raise Gone(f"version {vid} of {rtype}/{id} is a deletion")
     assert version.body is not None
-    return _serve(request, version.body, headers)
+    return _serve(request, neg, version.body, headers)
 
 
 async def create(request: Request, rtype: str) -> Response:
