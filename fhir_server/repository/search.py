@@ -21,11 +21,8 @@ def query_pairs(query_string: str) -> list[tuple[str, str]]:
 async def search_bundle(source: Store | Transaction, rtype: str | None, query_string: str, base: str,
                         settings: Settings, strict: bool = False) -> dict[str, Any]:
     """A searchset Bundle for ``[base]/[rtype]?query_string`` (``rtype`` None: system search with ``_type``)."""
-    query = parse_search(rtype, query_pairs(query_string), strict=strict)
-    if not any(k == "_count" for k, _ in query.honoured) and query.count != settings.default_count:
-        from dataclasses import replace
-
-        query = replace(query, count=min(query.count, settings.max_count))
+    query = parse_search(rtype, query_pairs(query_string), strict=strict, default_count=settings.default_count,
+                         max_count=settings.max_count)
     page = await source.search(query)
     path = f"{base}/{rtype}" if rtype else base
     head = query.self_link_query()

@@ -72,6 +72,7 @@ class _State:
     warnings: list[Issue] = field(default_factory=list)
     options: dict[str, object] = field(default_factory=dict)
     types: tuple[str, ...] = ()
+    max_count: int = MAX_COUNT
 
 
 def _params(state_types: tuple[str, ...], resource_type: str | None) -> dict[str, defs.SearchParam]:
@@ -283,10 +284,10 @@ def _count(state: _State, name: str, value: str) -> str:
     if not value.isdigit():
         raise InvalidSearchParameter(f"_count must be a non-negative integer, not '{value}'")
     count = int(value)
-    if count > MAX_COUNT:
+    if count > state.max_count:
         state.warnings.append(Issue("warning", "informational",
-                                    f"_count={count} exceeds the maximum; capped to {MAX_COUNT}"))
-        count = MAX_COUNT
+                                    f"_count={count} exceeds the maximum; capped to {state.max_count}"))
+        count = state.max_count
     state.options["count"] = count
     return str(count)
 
@@ -331,14 +332,15 @@ def _types(pairs: list[tuple[str, str]], resource_type: str | None) -> tuple[str
     return tuple(dict.fromkeys(types))
 
 
-def parse_search(resource_type: str | None, pairs: Iterable[tuple[str, str]], *, strict: bool = True
-                 ) -> SearchQuery:
+def parse_search(resource_type: str | None, pairs: Iterable[tuple[str, str]], *, strict: bool = True,
+                 default_count: int = DEFAULT_COUNT, max_count: int = MAX_COUNT) -> SearchQuery:
     """Parse URL-decoded (name, value) pairs for a type search (or a system search when type is None).
 
     Raises :class:`InvalidSearchParameter` for bad values, and in strict mode for unsupported parameters.
+    ``default_count``/``max_count`` are the server's page-size settings.
     """
     pairs = list(pairs)
-    state = _State(resource_type, strict, types=_types(pairs, resource_type))
+    state = _State(resource_type, strict, types=_types(pairs, resource_type), max_count=max_count)
     for name, value in pairs:
         try:
             honoured = _one(state, name, value)
@@ -357,7 +359,7 @@ def parse_search(resource_type: str | None, pairs: Iterable[tuple[str, str]], *,
         includes=tuple(o.get("includes", ())),  # type: ignore[arg-type]
         revincludes=tuple(o.get("revincludes", ())),  # type: ignore[arg-type]
         sort=o.get("sort", ()),  # type: ignore[arg-type]
-        count=o.get("count", DEFAULT_COUNT),  # type: ignore[arg-type]
+        count=o.get("count", min(default_count, max_count)),  # type: ignore[arg-type]
         cursor=o.get("cursor"),  # type: ignore[arg-type]
         total=o.get("total", "accurate"),  # type: ignore[arg-type]
         summary=o.get("summary"),  # type: ignore[arg-type]
