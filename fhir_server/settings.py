@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
@@ -44,7 +44,6 @@ class Settings:
     timezone: str = "America/Los_Angeles"
     honor_do_not_share_on_floor: bool = True
     load_conformance: bool = True
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def sqlite_path(self) -> Path:
