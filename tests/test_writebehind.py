@@ -41,3 +41,20 @@ async def test_submit_assigns_the_id_the_record_is_stored_under(tmp_path: Path) 
         assert stored is not None and not stored.deleted
     finally:
         await store.close()
+
+
+async def test_flush_waits_for_the_batch_the_task_is_writing(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.sqlite3")
+    await store.open()
+    writer = WriteBehind(store, max_batch=10)
+    writer.start()
+    try:
+        for _ in range(30):
+            writer.submit({"resourceType": "Basic", "code": {"text": "audit"}})
+        await asyncio.sleep(0)  # the task has taken a batch off the queue
+        await writer.flush()
+        page = await store.history(HistoryQuery("Basic", count=1))
+        assert page.total == 30
+    finally:
+        await writer.stop()
+        await store.close()

@@ -23,6 +23,9 @@ class WriteBehind:
         self.max_batch = max_batch
         self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()  # None: stop after what is queued
         self._task: asyncio.Task[None] | None = None
+        self._pending = 0  # submitted and not yet committed (queued or in the batch being written)
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def start(self) -> None:
         if self._task is None:
@@ -31,11 +34,16 @@ class WriteBehind:
     def submit(self, resource: dict[str, Any]) -> str:
         """Queue a create; returns the id the resource will have."""
         resource = {**resource, "id": resource.get("id") or repo.new_id()}
+        self._pending += 1
+        self._idle.clear()
         self._queue.put_nowait(resource)
         return str(resource["id"])
 
     async def flush(self) -> None:
-        """Write everything queued so far (tests; also what stop() does when no task runs)."""
+        """Return once everything submitted so far is committed (including a batch the task is writing)."""
+        if self._task is not None and not self._task.done():
+            await self._idle.wait()
+            return
         while True:
             batch = self._take(None)
             if not batch:
@@ -71,7 +79,13 @@ class WriteBehind:
                 log.exception("write-behind batch failed")
 
     async def _write(self, batch: list[dict[str, Any]]) -> None:
-        async with self.store.transaction() as tx:
-            for resource in batch:
-                await repo.update(tx, resource["resourceType"], resource["id"], resource, check_refs=False,
-                                  method="POST")
+        try:
+            async with self.store.transaction() as tx:
+                for resource in batch:
+                    await repo.update(tx, resource["resourceType"], resource["id"], resource, check_refs=False,
+                                      method="POST")
+        finally:
+            self._pending -= len(batch)
+            if self._pending <= 0:
+                self._pending = 0
+                self._idle.set()
