@@ -170,9 +170,22 @@ class SearchQuery:
     def with_cursor(self, cursor: str | None) -> SearchQuery:
         return replace(self, cursor=cursor)
 
+    def total_wanted(self) -> bool | None:
+        """True: count whatever it costs; False: no total; None: ``_total`` absent — the server's choice, which
+        both stores make the same way: a total only when it is cheap (fewer than :data:`CHEAP_TOTAL` matches, or
+        everything on the first page)."""
+        if self.total == "none":
+            return False
+        if self.summary == "count" or any(name == "_total" for name, _ in self.honoured):
+            return True
+        return None
+
 
 def _q(text: str) -> str:
     return quote(text, safe=":/|,$*-_.~")
+
+
+CHEAP_TOTAL = 1000  # without _total, a search with this many matches or more gets no Bundle.total
 
 
 @dataclass(slots=True)

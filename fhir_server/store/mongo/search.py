@@ -16,7 +16,15 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from fhir_server.fhir.outcome import FHIRError
-from fhir_server.fhir.search.ast import Filter, Has, Include, SearchPage, SearchQuery, includes_truncated
+from fhir_server.fhir.search.ast import (
+    CHEAP_TOTAL,
+    Filter,
+    Has,
+    Include,
+    SearchPage,
+    SearchQuery,
+    includes_truncated,
+)
 from fhir_server.store.mongo import names as n
 from fhir_server.store.mongo.documents import VERSION_FIELDS, version_from_document
 from fhir_server.store.mongo.filters import (
@@ -96,6 +104,11 @@ class _Runner:
 
     # --- includes -------------------------------------------------------------------------------------------
 
+    async def cheap_total(self, filt: Doc) -> int | None:
+        """The total when fewer than CHEAP_TOTAL documents match (a count with a limit), else None."""
+        n = await self.resources.count_documents(filt, limit=CHEAP_TOTAL, session=self.session)
+        return n if n < CHEAP_TOTAL else None
+
     async def includes(self, query: SearchQuery, matches: list[Doc]) -> tuple[list[Doc], bool]:
         """Included documents, and whether the limits (resources, :iterate depth) cut them short."""
         seen = {d[n.ID] for d in matches}
@@ -159,11 +172,10 @@ async def run_search(db: AsyncDatabase[Doc], query: SearchQuery, session: Sessio
     resolved: Resolved = await runner.resolve([f for f in query.filters if _needs_resolving(f)])
     filt = compile_query(query, resolved)
     spec, computed = sort_spec(query.sort)
-    total = None
-    if query.total != "none" or query.summary == "count":
-        total = await runner.resources.count_documents(filt, session=session)
+    wanted = query.total_wanted()
+    total = await runner.resources.count_documents(filt, session=session) if wanted else None
     if query.count == 0 or query.summary == "count":
-        return SearchPage([], [], None, total)
+        return SearchPage([], [], None, total if wanted is not None else await runner.cheap_total(filt))
     keyset = after(spec, decode_cursor(query.cursor, spec)) if query.cursor else None
     want_refs = bool(query.includes or query.revincludes)
     projection = {**(_WITH_REFS if want_refs else VERSION_FIELDS), **{f: 1 for f, _ in spec}}
@@ -178,6 +190,8 @@ async def run_search(db: AsyncDatabase[Doc], query: SearchQuery, session: Sessio
         docs = await runner.find(page_filter, projection, limit=query.count + 1, sort=spec)
     more = len(docs) > query.count
     docs = docs[: query.count]
+    if wanted is None:  # the server's choice: everything is on this first page, or a bounded count
+        total = len(docs) if not more and query.cursor is None else await runner.cheap_total(filt)
     included, truncated = await runner.includes(query, docs) if want_refs and docs else ([], False)
     return SearchPage(
         matches=[version_from_document(d, "PUT") for d in docs],

@@ -35,14 +35,22 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from fhir_server.fhir.search.ast import Filter, Has, SearchPage, SearchQuery, TokenValue, includes_truncated
+from fhir_server.fhir.search.ast import (
+    CHEAP_TOTAL,
+    Filter,
+    Has,
+    SearchPage,
+    SearchQuery,
+    TokenValue,
+    includes_truncated,
+)
 from fhir_server.store.sqlite.includes import MAX_INCLUDES, find_includes
 from fhir_server.store.sqlite.paging import decode_cursor, encode_cursor, keyset_condition, sort_expression
 from fhir_server.store.sqlite.rows import version_from_row
 from fhir_server.store.sqlite.search_params import Context, candidates, condition, driver_rank
 
 COLUMNS = "r.rid, r.rtype, r.id, r.vid, r.last_updated, r.deleted, r.body"
-PROBE = 1000  # a driving filter with at least this many matches is broad: walk the id order instead
+PROBE = CHEAP_TOTAL  # 1000: a driving filter with at least this many matches is broad: walk the id order instead
 WALK_ROWS = 50  # rows of the id order a walk may read per row of the page before falling back to driving
 
 
@@ -209,15 +217,6 @@ def count(conn: sqlite3.Connection, query: SearchQuery, limit: int | None = None
     return int(conn.execute(f"SELECT count(*) FROM resource r WHERE {where}", args).fetchone()[0])
 
 
-def _total_wanted(query: SearchQuery) -> bool | None:
-    """True: count whatever it costs; False: no total; None: ``_total`` absent — the server's choice."""
-    if query.total == "none":
-        return False
-    if query.summary == "count" or any(name == "_total" for name, _ in query.honoured):
-        return True
-    return None
-
-
 def _cheap_total(conn: sqlite3.Connection, query: SearchQuery, plan: Plan,
                  page: list[tuple[object, ...]], more: bool) -> int | None:
     """The accurate total when it costs at most a bounded count; None for a broad search."""
@@ -231,7 +230,7 @@ def _cheap_total(conn: sqlite3.Connection, query: SearchQuery, plan: Plan,
 
 def run_search(conn: sqlite3.Connection, query: SearchQuery) -> SearchPage:
     """One page of matches (+ includes), the cursor of the next page and the total if asked for."""
-    wanted = _total_wanted(query)
+    wanted = query.total_wanted()
     plan = choose_plan(conn, query)
     total = count(conn, query, driver=plan.driver) if wanted else None
     if query.summary == "count" or query.count == 0:
