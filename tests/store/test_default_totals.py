@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from fhir_server.fhir import jsonio
 from fhir_server.fhir.search.api import parse_search
-from fhir_server.fhir.search.index import extract
-from fhir_server.store.base import ResourceVersion, Store
+from fhir_server.store.base import Store
+from tests.store.support import put_all
 
 
 @pytest.fixture
 async def five(store: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
     monkeypatch.setattr("fhir_server.store.sqlite.search.PROBE", 3)
     monkeypatch.setattr("fhir_server.store.mongo.search.CHEAP_TOTAL", 3)
-    async with store.transaction() as tx:
-        for i in range(5):
-            r = {"resourceType": "Patient", "id": f"p{i}", "gender": "female" if i < 2 else "male"}
-            await tx.put(ResourceVersion("Patient", r["id"], 1, "2026-01-01T00:00:00.000Z", False, jsonio.dumps(r),
-                                         "POST"), extract(r))
+    await put_all(store, [{"resourceType": "Patient", "id": f"p{i}", "gender": "female" if i < 2 else "male"}
+                          for i in range(5)])
     return store
 
 

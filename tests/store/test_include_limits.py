@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fhir_server.fhir import jsonio
 from fhir_server.fhir.search.api import parse_search
-from fhir_server.fhir.search.index import extract
-from fhir_server.store.base import ResourceVersion, Store
-
-
-async def _put(store: Store, *resources: dict) -> None:  # type: ignore[type-arg]
-    async with store.transaction() as tx:
-        for r in resources:
-            await tx.put(ResourceVersion(r["resourceType"], r["id"], 1, "2026-01-01T00:00:00.000Z", False,
-                                         jsonio.dumps(r), "POST"), extract(r))
+from fhir_server.store.base import Store
+from tests.store.support import put_all
 
 
 def _observation(i: int) -> dict:  # type: ignore[type-arg]
@@ -25,7 +17,7 @@ def _observation(i: int) -> dict:  # type: ignore[type-arg]
 async def test_revinclude_past_the_limit_is_cut_with_a_warning(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("fhir_server.store.sqlite.includes.MAX_INCLUDES", 3)
     monkeypatch.setattr("fhir_server.store.mongo.search.MAX_INCLUDES", 3)
-    await _put(store, {"resourceType": "Patient", "id": "p1"}, *[_observation(i) for i in range(5)])
+    await put_all(store, [{"resourceType": "Patient", "id": "p1"}, *[_observation(i) for i in range(5)]])
     page = await store.search(parse_search("Patient", [("_id", "p1"), ("_revinclude", "Observation:subject")],
                                            strict=True))
     assert len(page.includes) == 3
@@ -33,7 +25,7 @@ async def test_revinclude_past_the_limit_is_cut_with_a_warning(store: Store, mon
 
 
 async def test_revinclude_within_the_limit_has_no_warning(store: Store) -> None:
-    await _put(store, {"resourceType": "Patient", "id": "p1"}, *[_observation(i) for i in range(2)])
+    await put_all(store, [{"resourceType": "Patient", "id": "p1"}, *[_observation(i) for i in range(2)]])
     page = await store.search(parse_search("Patient", [("_id", "p1"), ("_revinclude", "Observation:subject")],
                                            strict=True))
     assert len(page.includes) == 2 and page.warnings == []

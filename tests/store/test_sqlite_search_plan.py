@@ -8,22 +8,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from fhir_server.fhir import jsonio
-from fhir_server.fhir.search.index import extract
 from fhir_server.fhir.search.parse import parse_search
-from fhir_server.store.base import ResourceVersion
 from fhir_server.store.sqlite import SQLiteStore
 from fhir_server.store.sqlite.search import explain, where_clause
 from tests.fhir.search.resources import RESOURCES
+from tests.store.support import put_all
 
 
 async def _load(path: str) -> SQLiteStore:
     store = SQLiteStore(path)
     await store.open()
-    async with store.transaction() as tx:
-        for r in RESOURCES.values():
-            await tx.put(ResourceVersion(r["resourceType"], r["id"], 1, "2025-01-01T00:00:00.000Z", False,
-                                         jsonio.dumps(r)), extract(r))
+    await put_all(store, RESOURCES.values())
     return store
 
 
