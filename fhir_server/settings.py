@@ -14,6 +14,7 @@
 | ASCMI_TIMEZONE | America/Los_Angeles | the time zone that defines "the day" for consent dates |
 | ASCMI_HONOR_DO_NOT_SHARE_ON_FLOOR | true | a member's explicit "do not share" wins over the legal floor |
 | FHIR_LOAD_CONFORMANCE | true | write the ASCMI content (profiles/, mappings/, the Care Partner network) at start-up |
+| FHIR_AUTH | smart | `smart` (SMART Backend Services, ACCESS.md §A) or `off` (every request is an administrator) |
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Settings:
     timezone: str = "America/Los_Angeles"
     honor_do_not_share_on_floor: bool = True
     load_conformance: bool = True
+    auth: str = "smart"
 
     @property
     def sqlite_path(self) -> Path:
@@ -70,4 +72,5 @@ class Settings:
             timezone=e.get("ASCMI_TIMEZONE") or d.timezone,
             honor_do_not_share_on_floor=_bool(e.get("ASCMI_HONOR_DO_NOT_SHARE_ON_FLOOR"), True),
             load_conformance=_bool(e.get("FHIR_LOAD_CONFORMANCE"), True),
+            auth=(e.get("FHIR_AUTH") or d.auth).strip().lower(),
         )

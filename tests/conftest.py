@@ -38,8 +38,11 @@ def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Sto
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """A plain FHIR server: the ASCMI start-up content (0.5 s per app) is off; ASCMI tests turn it on."""
-    return Settings(data_dir=tmp_path, load_conformance=False)
+    """A plain FHIR server: the ASCMI start-up content (0.5 s per app) is off; ASCMI tests turn it on.
+
+    Suites that are not about access run with ``FHIR_AUTH=off`` (every request an administrator); the security
+    and enforcement suites build their own settings with auth on, and use real keys and tokens."""
+    return Settings(data_dir=tmp_path, load_conformance=False, auth="off")
 
 
 @pytest.fixture

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from fhir_server.consent.gate import Gate
 from fhir_server.fhir import registry
 from fhir_server.fhir.outcome import BadRequest, NotFound
 from fhir_server.repository.writebehind import WriteBehind
+from fhir_server.security.caller import ADMINISTRATOR, Caller
 from fhir_server.settings import Settings
 from fhir_server.store.base import Store
 
@@ -20,10 +22,20 @@ class Server:
     settings: Settings
     store: Store
     audit: WriteBehind | None = None
+    gate: Gate = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gate = Gate(self.store, self.settings)
 
 
 def server(request: Request) -> Server:
     return request.app.state.server  # type: ignore[no-any-return]
+
+
+def caller(request: Request) -> Caller:
+    """The verified caller of this request (set by the authentication edge); an administrator when auth is off."""
+    found = getattr(request.state, "caller", None)
+    return found if isinstance(found, Caller) else ADMINISTRATOR
 
 
 def base_url(request: Request) -> str:

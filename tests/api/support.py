@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -48,7 +49,8 @@ def fhir_server_process(data_dir: Path, host: str = "127.0.0.1") -> Iterator[str
     port = free_port()
     command = Path(sys.executable).with_name("fhir-server")
     proc = subprocess.Popen([str(command), "serve", "--host", host, "--port", str(port), "--data-dir",
-                             str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "FHIR_AUTH": "off"})
     base = f"http://{host}:{port}/fhir"
     try:
         deadline = time.monotonic() + 20

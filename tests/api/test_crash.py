@@ -3,6 +3,7 @@ restart it on the same data directory, and count what the store holds."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -25,7 +26,8 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     command = Path(sys.executable).with_name("fhir-server")
     proc = subprocess.Popen([str(command), "serve", "--port", str(port), "--data-dir", str(data_dir)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "FHIR_AUTH": "off"})
     base = f"http://127.0.0.1:{port}/fhir"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

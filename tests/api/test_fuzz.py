@@ -126,7 +126,7 @@ def paths(draw: Callable[..., Any]) -> str:
 def server(tmp_path: Path) -> Iterator[Callable[..., httpx.Response]]:
     """A seeded app on a real SQLite file; yields a blocking ``send(method, url, ...)``."""
     runner = asyncio.Runner()
-    app = create_app(Settings(data_dir=tmp_path, max_body_bytes=200_000))
+    app = create_app(Settings(data_dir=tmp_path, auth="off", max_body_bytes=200_000))
     lifespan = app.router.lifespan_context(app)
     runner.run(lifespan.__aenter__())
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),

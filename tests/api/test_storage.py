@@ -17,7 +17,7 @@ LIMIT = 2000
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, max_body_bytes=LIMIT)
+    return Settings(data_dir=tmp_path, auth="off", max_body_bytes=LIMIT)
 
 
 async def test_sqlite_store_uses_wal_and_synchronous_full(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ CATEGORY_CS = f"{BASE}/CodeSystem/ascmi-category"
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, load_conformance=True)
+    return Settings(data_dir=tmp_path, auth="off", load_conformance=True)
 
 
 async def test_expand_lists_every_held_code_with_its_display(client: httpx.AsyncClient) -> None:

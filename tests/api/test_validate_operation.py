@@ -16,7 +16,7 @@ CONSENT = {"resourceType": "Consent", "status": "active", "scope": {"text": "pri
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, load_conformance=True)
+    return Settings(data_dir=tmp_path, auth="off", load_conformance=True)
 
 
 async def test_validate_reports_base_invariants_with_a_location(client: httpx.AsyncClient) -> None:

@@ -11,4 +11,4 @@ from fhir_server.settings import Settings
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, load_conformance=True)
+    return Settings(data_dir=tmp_path, auth="off", load_conformance=True)

@@ -15,7 +15,7 @@ BASE = "https://consent.plan.example.net/fhir"
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, load_conformance=True, canonical_base=BASE)
+    return Settings(data_dir=tmp_path, auth="off", load_conformance=True, canonical_base=BASE)
 
 
 async def test_a_moved_canonical_base_is_used_everywhere(client: httpx.AsyncClient) -> None:

@@ -22,13 +22,13 @@ from tests.decision_http.world import World, build
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, load_conformance=True)
+    return Settings(data_dir=tmp_path, auth="off", load_conformance=True)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> AsyncIterator[World]:
     tmp = tmp_path_factory.mktemp("decision")
-    app = create_app(Settings(data_dir=tmp, load_conformance=True), make_store(STORE, tmp, request))
+    app = create_app(Settings(data_dir=tmp, auth="off", load_conformance=True), make_store(STORE, tmp, request))
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
             w = await build(client)
