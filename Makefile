@@ -26,7 +26,8 @@ test-sqlite: install
 	$(BIN)/pytest || [ $$? -eq 5 ]
 
 test-mongo: install
-	STORE=mongo $(BIN)/pytest tests/api tests/ascmi_http tests/decision_http || [ $$? -eq 5 ]
+	STORE=mongo $(BIN)/pytest tests/api tests/ascmi_http tests/decision_http tests/security tests/enforcement \
+		tests/labels tests/subscriptions tests/export tests/confidential_http tests/ops || [ $$? -eq 5 ]
 
 # The FHIR R4 spec data the derived files in fhir_server/data/ and the profile snapshots come from (CC0, npm).
 definitions:

@@ -1,0 +1,1 @@
+"""confidential_http tests (run on both stores: see the Makefile's test-mongo)."""

@@ -1,0 +1,1 @@
+"""export tests (run on both stores: see the Makefile's test-mongo)."""

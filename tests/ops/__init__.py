@@ -1,0 +1,1 @@
+"""ops tests (run on both stores: see the Makefile's test-mongo)."""

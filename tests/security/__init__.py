@@ -1,0 +1,1 @@
+"""security tests (run on both stores: see the Makefile's test-mongo)."""
