@@ -51,12 +51,15 @@ def _serve(request: Request, neg: Negotiated, body: bytes, headers: dict[str, st
 async def read(request: Request, rtype: str, id: str) -> Response:
     context.resource_type(rtype)
     neg = negotiate(request)
-    version = repo.require_live(await context.server(request).store.read(rtype, id), rtype, id)
+    srv, caller = context.server(request), context.caller(request)
+    found = await srv.store.read(rtype, id)
+    if found is not None and not await srv.gate.can_see(caller, found):
+        found = None  # withheld: the same 404 as a resource that never existed
+    version = repo.require_live(found, rtype, id)
     headers = version_headers(version)
     if _not_modified(request, version.version_id, version.last_updated):
         return Response(status_code=304, headers=headers)
-    assert version.body is not None
-    return _serve(request, neg, version.body, headers)
+    return _serve(request, neg, srv.gate.disclosed(caller, version), headers)
 
 
 async def vread(request: Request, rtype: str, id: str, vid: str) -> Response:
@@ -65,14 +68,17 @@ async def vread(request: Request, rtype: str, id: str, vid: str) -> Response:
     version_id = context.whole_number(vid)
     if version_id is None:
         raise NotFound(f"{rtype}/{id} has no version {vid!r}: version ids are whole numbers")
-    version = await context.server(request).store.vread(rtype, id, version_id)
+    srv, caller = context.server(request), context.caller(request)
+    version = await srv.store.vread(rtype, id, version_id)
+    if version is not None and not caller.is_administrator and not await srv.gate.visible_versions(caller,
+                                                                                                     [version]):
+        version = None  # withheld: the same 404 as a version that does not exist
     if version is None:
         raise NotFound(f"{rtype}/{id} has no version {vid}")
     headers = version_headers(version)
     if version.deleted:
         raise Gone(f"version {vid} of {rtype}/{id} is a deletion")
-    assert version.body is not None
-    return _serve(request, neg, version.body, headers)
+    return _serve(request, neg, srv.gate.disclosed(caller, version), headers)
 
 
 async def create(request: Request, rtype: str) -> Response:

@@ -35,7 +35,8 @@ def capability_search_params(rtype: str) -> list[dict[str, Any]]:
 async def _run(request: Request, rtype: str | None, query: str) -> Response:
     neg = negotiate(request)
     srv = context.server(request)
-    bundle = await search_bundle(srv.store, rtype, query, context.base_url(request), srv.settings, neg.strict)
+    bundle = await search_bundle(srv.store, rtype, query, context.base_url(request), srv.settings, neg.strict,
+                                 gate=srv.gate, caller=context.caller(request))
     return json_response(bundle, 200, None, neg)
 
 

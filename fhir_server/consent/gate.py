@@ -8,21 +8,72 @@ Interface (stable; other rooms build on it):
 
 - ``await gate.visible(caller, versions)`` → the subset of ``versions`` the caller may see, in the same order.
   Administrators see everything. Apply it *before* paging (fetch until the page is full) so pages stay full and
-  totals count only what is visible.
+  totals count only what is visible. A delete marker is visible when the last version with a body was.
 - ``gate.disclosed(caller, version)`` → the bytes to send: stored bytes for an administrator; for a Care
   Partner the disclosed copy with its obligation codes added to ``meta.security`` (stored bytes never change).
+  Call it on versions ``visible`` returned (it reads the obligations ``visible`` found).
+- ``await gate.visible_versions(caller, versions)`` → like ``visible`` and, for a version that is not the current
+  one (vread, history), also requires the current version to be visible: a resource the caller may not see now
+  has no visible past either.
 
-This file starts as the interface with the administrator behaviour; the consent enforcement work fills in the
-Care Partner rules behind the same two calls.
+Care Partner rules (ACCESS.md §B): *consent records* (Consent, Provenance targeting a Consent, the
+DocumentReference a Consent names as its source, the RelatedPerson that signed one, a Patient without sensitivity
+label) are visible when the caller's Organization is a network member today or is named in one of that person's
+Consents; every other resource in a Patient compartment is disclosed only when the decision engine (ASCMI.md §4)
+permits it for each of its patients, with the §2 labels in its ``meta.security`` (none → general health) and the
+caller's purpose; an AuditEvent only when it records the caller's own request; the rest by scope.
+
+Decisions are cached per (patient, recipient, purpose, label set, day) under the store versions of the patient
+and their Consents and of the recipient Organization and its memberships (:mod:`.facts`), so a new form or a
+revocation changes the next answer on every worker.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
 
+from fhir_server.consent.clock import now_date
+from fhir_server.consent.compartment import patients_of, references
+from fhir_server.consent.decide import decide
+from fhir_server.consent.disclose import with_obligations
+from fhir_server.consent.facts import Person, Recipient, load_people, load_recipient
+from fhir_server.consent.model import Coding, DecisionRequest, DecisionSettings, Identifier
+from fhir_server.consent.tables import Tables, load_tables
+from fhir_server.fhir import jsonio
+from fhir_server.fhir.outcome import FHIRError
+from fhir_server.fhir.search.api import parse_search
 from fhir_server.security.caller import Caller
 from fhir_server.settings import Settings
 from fhir_server.store.base import ResourceVersion, Store
+
+CLIENT_ID_SYSTEM = "urn:ietf:params:oauth:client-id"
+CACHE_SIZE = 50_000
+RECORD_TYPES = ("Consent", "Provenance", "DocumentReference", "RelatedPerson", "Patient")
+
+Verdict = tuple[bool, tuple[Coding, ...]]  # (permit, obligations)
+
+
+@dataclass(slots=True)
+class _Item:
+    """One version being judged: what it is and what it needs."""
+
+    version: ResourceVersion
+    body: dict[str, Any] | None
+    kind: str = "free"  # free | record | data | audit | hidden
+    patients: tuple[str, ...] = ()
+    labels: tuple[Coding, ...] = ()
+
+
+@dataclass(slots=True)
+class _Judgement:
+    recipient: Recipient
+    people: dict[str, Person]
+    day: date
+    obligations: dict[tuple[str, str, int], tuple[Coding, ...]] = field(default_factory=dict)
 
 
 class Gate:
@@ -31,12 +82,238 @@ class Gate:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
+        self.decision_settings = DecisionSettings(settings.canonical_base, settings.timezone,
+                                                  settings.honor_do_not_share_on_floor)
+        self._decisions: OrderedDict[tuple[Any, ...], Verdict] = OrderedDict()
+        self._obligations: OrderedDict[tuple[Any, ...], tuple[Coding, ...]] = OrderedDict()
+        self.hits = 0  # decision cache statistics (tests, benchmarks)
+        self.misses = 0
+
+    @property
+    def tables(self) -> Tables:
+        return load_tables(self.settings.canonical_base)
+
+    # -- the interface ------------------------------------------------------------------------------------
 
     async def visible(self, caller: Caller, versions: Sequence[ResourceVersion]) -> list[ResourceVersion]:
-        """The versions ``caller`` may see now, in order; delete markers pass (they disclose nothing)."""
-        return list(versions)
+        """The versions ``caller`` may see now, in order."""
+        if caller.is_administrator or not versions:
+            return list(versions)
+        items = [await self._item(v) for v in versions]
+        await self._classify(items)
+        judgement = await self._judgement(caller, items)
+        out = []
+        for item in items:
+            allowed, obligations = self._allows(caller, item, judgement)
+            if allowed:
+                out.append(item.version)
+                if obligations:
+                    self._remember(caller, item.version, obligations)
+        return out
+
+    async def visible_versions(self, caller: Caller, versions: Sequence[ResourceVersion]
+                               ) -> list[ResourceVersion]:
+        """``visible`` for past versions too: a version shows only while the resource's current one does."""
+        if caller.is_administrator or not versions:
+            return list(versions)
+        shown = await self.visible(caller, versions)
+        refs = list(dict.fromkeys((v.resource_type, v.id) for v in shown))
+        current = [c for c in [await self.store.read(t, i) for t, i in refs] if c is not None]
+        now = {(c.resource_type, c.id) for c in await self.visible(caller, current)}
+        return [v for v in shown if (v.resource_type, v.id) in now]
+
+    async def can_see(self, caller: Caller, version: ResourceVersion | None) -> bool:
+        """One resource: ``None`` (never existed) is not visible."""
+        return version is not None and bool(await self.visible(caller, [version]))
 
     def disclosed(self, caller: Caller, version: ResourceVersion) -> bytes:
         """What ``caller`` receives of a visible ``version``: the stored bytes, plus obligations for partners."""
         assert version.body is not None
-        return version.body
+        if caller.is_administrator:
+            return version.body
+        codes = self._obligations.get(self._obligation_key(caller, version))
+        return with_obligations(version.body, codes) if codes else version.body
+
+    def disclose_all(self, caller: Caller, versions: Sequence[ResourceVersion]) -> list[ResourceVersion]:
+        """The versions with their bodies replaced by :meth:`disclosed` (delete markers unchanged)."""
+        if caller.is_administrator:
+            return list(versions)
+        from dataclasses import replace
+
+        return [v if v.body is None else replace(v, body=self.disclosed(caller, v)) for v in versions]
+
+    # -- judging ------------------------------------------------------------------------------------------
+
+    async def _item(self, version: ResourceVersion) -> _Item:
+        body = version.body
+        if body is None:  # a delete marker is judged as the last version that had a body
+            for vid in range(version.version_id - 1, 0, -1):
+                past = await self.store.vread(version.resource_type, version.id, vid)
+                if past is not None and past.body is not None:
+                    body = past.body
+                    break
+        return _Item(version, jsonio.loads(body) if body is not None else None)
+
+    def _labels(self, resource: dict[str, Any]) -> tuple[Coding, ...]:
+        tables = self.tables
+        out: list[Coding] = []
+        for c in (resource.get("meta") or {}).get("security") or []:
+            if not isinstance(c, dict) or not isinstance(c.get("code"), str):
+                continue
+            key = (c.get("system"), c["code"])
+            if tables.is_never(key) or tables.category_of_label(key) is not None:
+                coding = Coding(c.get("system"), c["code"])
+                if coding not in out:
+                    out.append(coding)
+        return tuple(out)
+
+    async def _classify(self, items: list[_Item]) -> None:
+        """Sort each item into free / record / data / audit / hidden, with its patients and labels."""
+        doc_refs: list[str] = []
+        related: list[str] = []
+        provenance_consents: list[str] = []
+        for item in items:
+            r = item.body
+            if r is None:
+                item.kind = "hidden"  # deleted before it ever had a body: nothing to show
+                continue
+            rtype = item.version.resource_type
+            if rtype == "AuditEvent":
+                item.kind = "audit"
+                continue
+            item.patients = patients_of(r)
+            item.labels = self._labels(r)
+            if rtype == "Consent":
+                item.kind = "record"
+            elif rtype == "Patient":
+                general = {k.code for k in self.tables.categories[self.tables.default_category].labels}
+                item.kind = "data" if any(lab.code not in general for lab in item.labels) else "record"
+            elif rtype == "Provenance":
+                targets = [f"{t}/{i}" for t, i in references(r, "target", absolute=True) if t == "Consent"]
+                if targets:
+                    item.kind = "record"
+                    provenance_consents += targets
+                    item.patients = tuple(targets)  # resolved below to the Consents' patients
+                elif item.patients:
+                    item.kind = "data"
+            elif item.patients:
+                item.kind = "data"
+                if rtype == "DocumentReference":
+                    doc_refs.append(item.version.id)
+                elif rtype == "RelatedPerson":
+                    related.append(item.version.id)
+        if provenance_consents:
+            found = await self.store.read_many([("Consent", ref.split("/", 1)[1])
+                                                for ref in dict.fromkeys(provenance_consents)])
+            owner = {f"Consent/{v.id}": _consent_patient(v) for v in found}
+            for item in items:
+                if item.kind == "record" and item.version.resource_type == "Provenance":
+                    item.patients = tuple(dict.fromkeys(p for ref in item.patients if (p := owner.get(ref))))
+                    if not item.patients:
+                        item.kind = "hidden"  # its Consents are gone: nobody's record to show
+        for rtype, ids, param in (("DocumentReference", doc_refs, "source-reference"),
+                                  ("RelatedPerson", related, "consentor")):
+            if not ids:
+                continue
+            query = parse_search("Consent", [(param, ",".join(f"{rtype}/{i}" for i in ids)), ("_count", "1000"),
+                                             ("_total", "none")], strict=True, max_count=1000)
+            page = await self.store.search(query)
+            owners: dict[str, list[str]] = {}
+            for consent in page.matches:
+                body = jsonio.loads(consent.body) if consent.body else {}
+                patient = _consent_patient(consent)
+                for t, i in references(body, param, absolute=True):
+                    if t == rtype and patient:
+                        owners.setdefault(i, []).append(patient)
+            for item in items:
+                if item.version.resource_type == rtype and item.version.id in owners:
+                    item.kind = "record"
+                    item.patients = tuple(dict.fromkeys([*owners[item.version.id], *item.patients]))
+
+    async def _judgement(self, caller: Caller, items: list[_Item]) -> _Judgement | None:
+        if not any(i.kind in ("record", "data") for i in items):
+            return None
+        assert caller.organization is not None
+        recipient = await load_recipient(self.store, caller.organization, self.settings.canonical_base,
+                                         self.settings.timezone)
+        patients = [p for i in items if i.kind in ("record", "data") for p in i.patients]
+        people = await load_people(self.store, patients, recipient)
+        return _Judgement(recipient, people, now_date(self.settings.timezone))
+
+    def _allows(self, caller: Caller, item: _Item, j: _Judgement | None) -> Verdict:
+        if item.kind == "free":
+            return True, ()
+        if item.kind == "hidden":
+            return False, ()
+        if item.kind == "audit":
+            return _own_audit(caller, item.body or {}), ()
+        assert j is not None
+        if item.kind == "record":
+            if not item.patients:
+                return j.recipient.member_now, ()
+            ok = j.recipient.member_now or all(j.people[p].named for p in item.patients if p in j.people)
+            return ok, ()
+        if caller.purpose is None:
+            return False, ()
+        obligations: list[Coding] = []
+        for pid in item.patients:
+            permit, codes = self._decision(j.people[pid], j.recipient, caller.purpose, item.labels, j.day)
+            if not permit:
+                return False, ()
+            obligations += [c for c in codes if c not in obligations]
+        return True, tuple(obligations)
+
+    def _decision(self, person: Person, recipient: Recipient, purpose: str, labels: tuple[Coding, ...],
+                  day: date) -> Verdict:
+        key = (person.id, person.key, recipient.reference, recipient.key, purpose,
+               frozenset((c.system, c.code) for c in labels), day)
+        found = self._decisions.get(key)
+        if found is not None:
+            self.hits += 1
+            self._decisions.move_to_end(key)
+            return found
+        self.misses += 1
+        request = DecisionRequest(patient=(Identifier(None, person.id),),
+                                  recipient=recipient.facts.identifiers, purpose=Coding(None, purpose),
+                                  labels=labels, time=day)
+        try:
+            decision = decide(request, person.consents, recipient.facts, person.birth_date,
+                              self.decision_settings)
+            verdict: Verdict = (decision.decision == "permit", decision.obligations)
+        except FHIRError:  # a purpose outside the tables: nothing is disclosed for it
+            verdict = (False, ())
+        self._decisions[key] = verdict
+        if len(self._decisions) > CACHE_SIZE:
+            self._decisions.popitem(last=False)
+        return verdict
+
+    # -- obligations --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _obligation_key(caller: Caller, version: ResourceVersion) -> tuple[Any, ...]:
+        return (caller.organization, caller.purpose, version.resource_type, version.id, version.version_id)
+
+    def _remember(self, caller: Caller, version: ResourceVersion, codes: tuple[Coding, ...]) -> None:
+        self._obligations[self._obligation_key(caller, version)] = codes
+        if len(self._obligations) > CACHE_SIZE:
+            self._obligations.popitem(last=False)
+
+
+def _consent_patient(version: ResourceVersion) -> str | None:
+    if version.body is None:
+        return None
+    text = str((jsonio.loads(version.body).get("patient") or {}).get("reference", ""))
+    parts = [p for p in text.split("/") if p]
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    return parts[-1] if len(parts) >= 2 and parts[-2] == "Patient" else None
+
+
+def _own_audit(caller: Caller, event: dict[str, Any]) -> bool:
+    """An AuditEvent records the caller's own request: an agent is its client (BALP ``who.identifier``)."""
+    for agent in event.get("agent") or []:
+        who = agent.get("who") or {}
+        ident = who.get("identifier") or {}
+        if ident.get("system") == CLIENT_ID_SYSTEM and ident.get("value") == caller.client_id:
+            return True
+    return False
