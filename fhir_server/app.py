@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_server.api import ascmi, consent, errors, routes
+from fhir_server.api import ascmi, consent, errors, export, routes
 from fhir_server.api.context import Server
 from fhir_server.repository import bootstrap
 from fhir_server.repository.writebehind import WriteBehind
@@ -43,9 +43,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         await bootstrap.load(store, settings.canonical_base, settings.load_conformance)
         assert server.audit is not None
         server.audit.start()
+        bulk.start()
         try:
             yield
         finally:
+            await bulk.stop()
             await server.audit.stop()
             await store.close()
 
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                   openapi_url=None)
     app.state.server = server
     errors.install(app)
+    bulk = export.install(app, server)
     app.include_router(routes.router())
     app.include_router(ascmi.router())
     app.include_router(consent.cds_router())

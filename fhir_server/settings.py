@@ -15,6 +15,11 @@
 | ASCMI_HONOR_DO_NOT_SHARE_ON_FLOOR | true | a member's explicit "do not share" wins over the legal floor |
 | FHIR_LOAD_CONFORMANCE | true | write the ASCMI content (profiles/, mappings/, the Care Partner network) at start-up |
 | FHIR_AUTH | smart | `smart` (SMART Backend Services, ACCESS.md §A) or `off` (every request is an administrator) |
+| FHIR_EXPORT_FILE_BYTES | 67108864 | bulk export: an NDJSON file is closed (a new one begun) at this size |
+| FHIR_EXPORT_RETENTION_SECONDS | 3600 | bulk export: a finished job and its files are deleted this long after |
+| FHIR_EXPORT_MAX_JOBS_PER_CLIENT | 2 | bulk export: a client's queued + running jobs; one more kick-off → 429 |
+| FHIR_EXPORT_WORKERS | 1 | bulk export: jobs this process runs at once (0: it serves the API, others run the jobs) |
+| FHIR_EXPORT_LEASE_SECONDS | 30 | bulk export: a job whose worker stopped renewing this long is started over |
 """
 
 from __future__ import annotations
@@ -46,6 +51,12 @@ class Settings:
     honor_do_not_share_on_floor: bool = True
     load_conformance: bool = True
     auth: str = "smart"
+    export_file_bytes: int = 64 * 1024 * 1024
+    export_retention_seconds: float = 3600.0
+    export_max_jobs_per_client: int = 2
+    export_workers: int = 1
+    export_lease_seconds: float = 30.0
+    export_poll_seconds: float = 1.0
 
     @property
     def sqlite_path(self) -> Path:
@@ -73,4 +84,10 @@ class Settings:
             honor_do_not_share_on_floor=_bool(e.get("ASCMI_HONOR_DO_NOT_SHARE_ON_FLOOR"), True),
             load_conformance=_bool(e.get("FHIR_LOAD_CONFORMANCE"), True),
             auth=(e.get("FHIR_AUTH") or d.auth).strip().lower(),
+            export_file_bytes=int(e.get("FHIR_EXPORT_FILE_BYTES") or d.export_file_bytes),
+            export_retention_seconds=float(e.get("FHIR_EXPORT_RETENTION_SECONDS") or d.export_retention_seconds),
+            export_max_jobs_per_client=int(e.get("FHIR_EXPORT_MAX_JOBS_PER_CLIENT")
+                                           or d.export_max_jobs_per_client),
+            export_workers=int(e.get("FHIR_EXPORT_WORKERS") or d.export_workers),
+            export_lease_seconds=float(e.get("FHIR_EXPORT_LEASE_SECONDS") or d.export_lease_seconds),
         )

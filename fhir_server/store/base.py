@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 if TYPE_CHECKING:
     from fhir_server.fhir.search.ast import SearchPage, SearchQuery
     from fhir_server.fhir.search.index import IndexRows
+    from fhir_server.store.export_jobs import ExportJobs
 
 
 T = TypeVar("T")
@@ -124,3 +125,6 @@ class Store(Protocol):
 
     def export(self, resource_type: str | None = None) -> AsyncIterator[ResourceVersion]:
         """Every current, non-deleted resource (NDJSON export between stores)."""
+
+    def export_jobs(self) -> ExportJobs:
+        """Bulk Data export jobs and their files (``store/export_jobs.py``)."""

@@ -39,6 +39,9 @@ RESOURCE_INDEXES: list[IndexModel] = [
     # _revinclude=*: who refers to these resources, whatever their type.
     IndexModel([(n.ix("reference", "i"), ASC), (n.ix("reference", "t"), ASC)], name="ix_reference_any"),
     IndexModel([(n.PC, ASC)], name="patient_compartment"),  # the shard key's index (and compartment reads)
+    # bulk export scans (store/mongo/export_jobs.py): keyset pages by (type,) lastUpdated, _id.
+    IndexModel([(n.TYPE, ASC), (n.LU, ASC), (n.ID, ASC)], name="export_type_lu_id"),
+    IndexModel([(n.LU, ASC), (n.ID, ASC)], name="export_lu_id"),
 ]
 
 HISTORY_INDEXES: list[IndexModel] = [

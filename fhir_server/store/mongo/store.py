@@ -21,7 +21,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bson.errors import InvalidDocument
 from pymongo import AsyncMongoClient, ReadPreference, WriteConcern
@@ -46,6 +46,9 @@ from fhir_server.store.mongo.indexes import HISTORY_INDEXES, RESOURCE_INDEXES
 from fhir_server.store.mongo.paging import after, cursor_values, decode_cursor, encode_cursor
 from fhir_server.store.mongo.search import run_search
 from fhir_server.store.mongo.topology import check_topology
+
+if TYPE_CHECKING:
+    from fhir_server.store.mongo.export_jobs import MongoExportJobs
 
 Doc = dict[str, Any]
 T = TypeVar("T")
@@ -205,6 +208,12 @@ class MongoStore:
         raise AssertionError("unreachable")
 
     # --- reads ----------------------------------------------------------------------------------------------
+
+    def export_jobs(self) -> MongoExportJobs:
+        """Bulk export jobs and their files (:mod:`.export_jobs`)."""
+        from fhir_server.store.mongo.export_jobs import MongoExportJobs
+
+        return MongoExportJobs(self)
 
     async def read(self, resource_type: str, id: str) -> ResourceVersion | None:
         try:

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from fhir_server.fhir.outcome import BadRequest
 from fhir_server.fhir.search.ast import SearchPage, SearchQuery
@@ -22,6 +22,9 @@ from fhir_server.store.base import HistoryPage, HistoryQuery, ResourceVersion
 from fhir_server.store.sqlite import index, search
 from fhir_server.store.sqlite.rows import version_from_row
 from fhir_server.store.sqlite.schema import RESOURCE_DDL
+
+if TYPE_CHECKING:
+    from fhir_server.store.sqlite.export_jobs import SQLiteExportJobs
 
 _VERSION_COLUMNS = "rtype, id, vid, last_updated, deleted, body"
 T = TypeVar("T")
@@ -163,6 +166,12 @@ class SQLiteStore:
         """One attempt is enough: the writer lock serialises SQLite transactions, so none can lose a race."""
         async with self.transaction() as tx:
             return await fn(tx)
+
+    def export_jobs(self) -> SQLiteExportJobs:
+        """Bulk export jobs and their files (:mod:`.export_jobs`)."""
+        from fhir_server.store.sqlite.export_jobs import SQLiteExportJobs
+
+        return SQLiteExportJobs(self)
 
     async def read(self, resource_type: str, id: str) -> ResourceVersion | None:
         return _current(self.reader, resource_type, id)

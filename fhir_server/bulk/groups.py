@@ -1,0 +1,26 @@
+"""Group membership for Group-level export."""
+
+from __future__ import annotations
+
+from fhir_server.fhir import jsonio
+from fhir_server.store.base import ResourceVersion
+
+
+def member_ids(group: ResourceVersion) -> list[str]:
+    """Ids of the Patients a Group lists as active members (``member.inactive`` true → left out).
+
+    >>> from fhir_server.store.base import ResourceVersion
+    >>> g = b'{"resourceType":"Group","member":[{"entity":{"reference":"Patient/1"}},'\\
+    ...     b'{"entity":{"reference":"Patient/2"},"inactive":true},{"entity":{"reference":"Device/3"}}]}'
+    >>> member_ids(ResourceVersion("Group", "g", 1, "2026-01-01T00:00:00.000Z", False, g))
+    ['1']
+    """
+    if group.body is None:
+        return []
+    ids: list[str] = []
+    for member in jsonio.loads(group.body).get("member") or []:
+        ref = ((member or {}).get("entity") or {}).get("reference") or ""
+        rtype, _, pid = ref.rpartition("/")
+        if rtype.rsplit("/", 1)[-1] == "Patient" and pid and not member.get("inactive"):
+            ids.append(pid)
+    return list(dict.fromkeys(ids))

@@ -1,0 +1,182 @@
+"""The background worker that runs export jobs, as the job's stored caller, through the one gate.
+
+Each server process runs ``FHIR_EXPORT_WORKERS`` loops. A loop claims a job from the store (a lease), runs it
+batch by batch — gate.visible on the batch, gate.disclosed per resource, ``_elements`` if asked — and writes
+NDJSON chunks; between batches it yields to the event loop, so requests go on, and renews its lease. A DELETE
+(cancel) makes the next renewal fail and the loop drops the job. A clean shutdown gives the job back (it starts
+over on the next claim); a crash leaves the lease to expire, and any worker then starts it over — in both cases
+its chunks are wiped first, and files are listed only once the job completed, so nothing half-written is served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+from fhir_server.bulk import audit, sources
+from fhir_server.bulk.files import FileSet
+from fhir_server.bulk.request import ExportRequest
+from fhir_server.consent.gate import Gate
+from fhir_server.fhir import jsonio
+from fhir_server.fhir.outcome import Issue, operation_outcome
+from fhir_server.fhir.summary import subset
+from fhir_server.repository.writebehind import WriteBehind
+from fhir_server.settings import Settings
+from fhir_server.store.base import ResourceVersion, Store
+from fhir_server.store.export_jobs import ExportJob, ExportJobs
+
+log = logging.getLogger("fhir_server")
+
+
+class Cancelled(Exception):
+    """The job was deleted (or taken over) while running."""
+
+
+class ExportRunner:
+    def __init__(self, store: Store, gate: Gate, settings: Settings, audit_log: WriteBehind | None) -> None:
+        self.store = store
+        self.jobs: ExportJobs = store.export_jobs()
+        self.gate = gate
+        self.settings = settings
+        self.audit = audit_log
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running: dict[str, str] = {}  # job id -> owner, for release at shutdown
+
+    def start(self) -> None:
+        for i in range(self.settings.export_workers):
+            self._tasks.append(asyncio.create_task(self._loop(f"{self.owner}/{i}"), name=f"export-{i}"))
+        if self.settings.export_workers:
+            self._tasks.append(asyncio.create_task(self._sweep(), name="export-sweeper"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for job_id, owner in list(self._running.items()):
+            with contextlib.suppress(Exception):
+                await self.jobs.release(job_id, owner)
+        self._running.clear()
+
+    def wake(self) -> None:
+        """A job was just accepted: start at once instead of at the next poll."""
+        self._wake.set()
+
+    def record(self, event: dict[str, Any]) -> None:
+        if self.audit is not None:
+            self.audit.submit(event)
+
+    async def _loop(self, owner: str) -> None:
+        while True:
+            try:
+                job = await self.jobs.claim(owner, time.time(), self.settings.export_lease_seconds)
+            except Exception:  # noqa: BLE001 - the store may be briefly unavailable; try again later
+                log.exception("export: claiming a job failed")
+                job = None
+            if job is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.export_poll_seconds)
+                continue
+            self._running[job.id] = owner
+            try:
+                await self._run(job, owner)
+            except Cancelled:
+                log.info("export %s cancelled", job.id)
+            except Exception:  # noqa: BLE001 - a failed job is reported to its client, the loop goes on
+                log.exception("export %s failed", job.id)
+                await self._fail(job, owner)
+            finally:
+                self._running.pop(job.id, None)
+
+    async def _fail(self, job: ExportJob, owner: str) -> None:
+        job.status = "failed"
+        job.outcome = operation_outcome([Issue("fatal", "exception", "the export failed on the server; the "
+                                               "details were logged there. Start a new export.")])
+        job.expires = time.time() + self.settings.export_retention_seconds
+        with contextlib.suppress(Exception):
+            await self.jobs.finish(job, owner)
+            self.record(audit.export_event(job.caller, job.request, "8", "bulk export failed"))
+
+    async def _run(self, job: ExportJob, owner: str) -> None:
+        req = ExportRequest.from_json(job.params)
+        files = FileSet(self.jobs, job.id, self.settings.export_file_bytes)
+        wanted = set(req.types)
+        renew_at = time.monotonic() + self.settings.export_lease_seconds / 3
+        async for batch in await self._source(req, job):
+            batch = [v for v in batch if v.resource_type in wanted and v.last_updated <= job.transaction_time]
+            self._write(job, req, files, await self.gate.visible(job.caller, batch))
+            await files.flush_full()
+            if time.monotonic() >= renew_at:
+                await self._renew(job, owner, f"{files.resources} resources exported")
+                renew_at = time.monotonic() + self.settings.export_lease_seconds / 3
+            await asyncio.sleep(0)  # let requests in between batches
+        await files.close()
+        if req.notes:
+            await files.add_file("OperationOutcome", [jsonio.dumps(operation_outcome(req.notes))], error=True)
+        job.status, job.output, job.errors = "completed", files.output, files.errors
+        job.progress = f"{files.resources} resources exported"
+        job.expires = time.time() + self.settings.export_retention_seconds
+        if not await self.jobs.finish(job, owner):
+            raise Cancelled(job.id)
+        self.record(audit.export_event(job.caller, job.request, "0",
+                                       f"bulk export of {files.resources} resources in {len(files.output)} files",
+                                       group=f"Group/{req.group}" if req.group else None))
+
+    async def _renew(self, job: ExportJob, owner: str, progress: str) -> None:
+        lease = time.time() + self.settings.export_lease_seconds
+        if not await self.jobs.heartbeat(job.id, owner, lease, progress):
+            raise Cancelled(job.id)
+
+    def _write(self, job: ExportJob, req: ExportRequest, files: FileSet, visible: list[ResourceVersion]) -> None:
+        caller, gate = job.caller, self.gate
+        for v in visible:
+            if v.body is None:
+                continue
+            body = gate.disclosed(caller, v)
+            chosen = req.elements_for(v.resource_type)
+            if chosen:
+                body = jsonio.dumps(subset(jsonio.loads(body), None, chosen))
+            files.add(v.resource_type, body)
+
+    async def _source(self, req: ExportRequest, job: ExportJob) -> sources.Batches:
+        until = job.transaction_time
+        if req.level == "system":
+            return sources.system_level(req, self.jobs, self.store, until)
+        patients = await self._patients(req, job)
+        return sources.compartment_level(req, patients, self.store, until)
+
+    async def _patients(self, req: ExportRequest, job: ExportJob) -> list[str]:
+        """The export's patients: a Group's active Patient members, or every Patient; ``patient`` narrows."""
+        if req.level == "group":
+            from fhir_server.bulk.groups import member_ids
+
+            group = await self.store.read("Group", req.group or "")
+            ids = member_ids(group) if group is not None and not group.deleted else []
+        else:
+            ids = [v.id async for batch in self.jobs.scan("Patient", None, job.transaction_time, sources.BATCH)
+                   for v in batch]
+        if req.patients is not None:
+            chosen = set(req.patients)
+            ids = [i for i in ids if i in chosen]
+        return ids
+
+    async def _sweep(self) -> None:
+        """Delete jobs (and their files) whose retention passed."""
+        while True:
+            try:
+                for job_id in await self.jobs.expired(time.time()):
+                    await self.jobs.delete(job_id)
+            except Exception:  # noqa: BLE001 - try again at the next round
+                log.exception("export: sweeping expired jobs failed")
+            await asyncio.sleep(min(60.0, max(0.2, self.settings.export_retention_seconds / 4)))
