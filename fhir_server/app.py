@@ -11,11 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server.api import ascmi, consent, errors, export, routes
+from fhir_server.api import subscriptions as subscription_api
 from fhir_server.api.context import Server
 from fhir_server.repository import bootstrap
 from fhir_server.repository.writebehind import WriteBehind
 from fhir_server.settings import Settings
 from fhir_server.store.base import Store
+from fhir_server.subscriptions.service import SubscriptionService
 
 log = logging.getLogger("fhir_server")
 
@@ -35,6 +37,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     settings = settings or Settings.from_env()
     store = store or make_store(settings)
     server = Server(settings, store, WriteBehind(store))
+    subscriptions = SubscriptionService(settings, store, server.gate)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,9 +47,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         assert server.audit is not None
         server.audit.start()
         bulk.start()
+        await subscriptions.start()
         try:
             yield
         finally:
+            await subscriptions.stop()
             await bulk.stop()
             await server.audit.stop()
             await store.close()
@@ -54,8 +59,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app = FastAPI(title="ASCMI FHIR server", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.server = server
+    app.state.subscriptions = subscriptions
     errors.install(app)
     bulk = export.install(app, server)
+    app.include_router(subscription_api.router())  # ahead of the generic routes: POST/PUT Subscription
     app.include_router(routes.router())
     app.include_router(ascmi.router())
     app.include_router(consent.cds_router())

@@ -20,6 +20,13 @@
 | FHIR_EXPORT_MAX_JOBS_PER_CLIENT | 2 | bulk export: a client's queued + running jobs; one more kick-off → 429 |
 | FHIR_EXPORT_WORKERS | 1 | bulk export: jobs this process runs at once (0: it serves the API, others run the jobs) |
 | FHIR_EXPORT_LEASE_SECONDS | 30 | bulk export: a job whose worker stopped renewing this long is started over |
+| FHIR_SUBSCRIPTION_DELIVERY | true | run a subscription delivery worker in this server process |
+| FHIR_SUBSCRIPTION_ALLOW_HTTP | false | allow plain `http` endpoints to hosts other than loopback |
+| FHIR_SUBSCRIPTION_ALLOW_PRIVATE | false | allow endpoints on private, link-local and metadata addresses |
+| FHIR_SUBSCRIPTION_MAX_ATTEMPTS | 6 | delivery attempts before a subscription goes to `error` |
+| FHIR_SUBSCRIPTION_RETRY_SECONDS | 1 | first retry delay (then ×2 each time, ±20 % jitter) |
+| FHIR_SUBSCRIPTION_ENDPOINT_CONCURRENCY | 4 | requests in flight at once per endpoint origin |
+| FHIR_SUBSCRIPTION_POLL_SECONDS | 0.5 | how often a worker looks for events written by other processes |
 """
 
 from __future__ import annotations
@@ -57,6 +64,13 @@ class Settings:
     export_workers: int = 1
     export_lease_seconds: float = 30.0
     export_poll_seconds: float = 1.0
+    subscription_delivery: bool = True
+    subscription_allow_http: bool = False
+    subscription_allow_private: bool = False
+    subscription_max_attempts: int = 6
+    subscription_retry_seconds: float = 1.0
+    subscription_endpoint_concurrency: int = 4
+    subscription_poll_seconds: float = 0.5
 
     @property
     def sqlite_path(self) -> Path:
@@ -90,4 +104,13 @@ class Settings:
                                            or d.export_max_jobs_per_client),
             export_workers=int(e.get("FHIR_EXPORT_WORKERS") or d.export_workers),
             export_lease_seconds=float(e.get("FHIR_EXPORT_LEASE_SECONDS") or d.export_lease_seconds),
+            subscription_delivery=_bool(e.get("FHIR_SUBSCRIPTION_DELIVERY"), d.subscription_delivery),
+            subscription_allow_http=_bool(e.get("FHIR_SUBSCRIPTION_ALLOW_HTTP"), d.subscription_allow_http),
+            subscription_allow_private=_bool(e.get("FHIR_SUBSCRIPTION_ALLOW_PRIVATE"), d.subscription_allow_private),
+            subscription_max_attempts=max(1, int(e.get("FHIR_SUBSCRIPTION_MAX_ATTEMPTS")
+                                                 or d.subscription_max_attempts)),
+            subscription_retry_seconds=float(e.get("FHIR_SUBSCRIPTION_RETRY_SECONDS") or d.subscription_retry_seconds),
+            subscription_endpoint_concurrency=max(1, int(e.get("FHIR_SUBSCRIPTION_ENDPOINT_CONCURRENCY")
+                                                         or d.subscription_endpoint_concurrency)),
+            subscription_poll_seconds=float(e.get("FHIR_SUBSCRIPTION_POLL_SECONDS") or d.subscription_poll_seconds),
         )

@@ -16,6 +16,7 @@ from fhir_server.fhir.outcome import BadRequest, FHIRError, Gone, NotFound, Prec
 from fhir_server.fhir.search.index import extract
 from fhir_server.repository.references import iter_references, local_target
 from fhir_server.store.base import ResourceVersion, Transaction
+from fhir_server.subscriptions import outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,9 @@ async def _put(tx: Transaction, resource: dict[str, Any], id: str, version_id: i
     stamped = stamp(resource, id, version_id, instant.now())
     version = ResourceVersion(stamped["resourceType"], id, version_id, stamped["meta"]["lastUpdated"], False,
                               jsonio.dumps(stamped), method)
-    await tx.put(version, extract(stamped))
+    rows = extract(stamped)
+    await tx.put(version, rows)
+    await outbox.record(tx, version, rows)  # subscription events, in this same transaction
     return version, stamped
 
 
@@ -128,6 +131,7 @@ async def delete(tx: Transaction, resource_type: str, id: str, *, if_match: int 
     if current is None or current.deleted:
         return None
     version = ResourceVersion(resource_type, id, current.version_id + 1, instant.now(), True, None, "DELETE")
+    await outbox.record_delete(tx, version, current)  # subscription events; before the marker hides `current`
     await tx.put(version, None)
     return version
 

@@ -66,6 +66,15 @@ class MongoTransaction:
         self._store = store
         self._session = session
 
+    @property
+    def store(self) -> MongoStore:
+        return self._store
+
+    @property
+    def session(self) -> AsyncClientSession:
+        """The transaction's session (store feature modules write with it: subscription events)."""
+        return self._session
+
     async def current(self, resource_type: str, id: str) -> ResourceVersion | None:
         try:
             doc = await self._store.resources.find_one(

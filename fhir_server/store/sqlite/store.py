@@ -22,6 +22,7 @@ from fhir_server.store.base import HistoryPage, HistoryQuery, ResourceVersion
 from fhir_server.store.sqlite import index, search
 from fhir_server.store.sqlite.rows import version_from_row
 from fhir_server.store.sqlite.schema import RESOURCE_DDL
+from fhir_server.store.sqlite.subscriptions import DDL as SUBSCRIPTION_DDL
 
 if TYPE_CHECKING:
     from fhir_server.store.sqlite.export_jobs import SQLiteExportJobs
@@ -120,7 +121,7 @@ class SQLiteStore:
     async def open(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._writer = _connect(self.path)
-        self._writer.executescript(RESOURCE_DDL + index.INDEX_DDL)
+        self._writer.executescript(RESOURCE_DDL + index.INDEX_DDL + SUBSCRIPTION_DDL)
         self._reader = _connect(self.path)
         self._reader.execute("PRAGMA query_only=ON")
 

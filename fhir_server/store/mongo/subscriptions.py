@@ -1,0 +1,188 @@
+"""Subscription state, matching keys and the event outbox in MongoDB (see :mod:`fhir_server.store.subscriptions`).
+
+``sub_state`` holds one document per subscription (its matching ``keys`` as a multikey-indexed array);
+``sub_event`` one document per event with a unique index on (subscription, number). Events are appended with
+the write's session, inside its multi-document transaction. Numbers come from ``$inc`` on the subscription's
+document in that transaction: two concurrent writes matching the same subscription conflict, and the loser is
+re-run (``run_transaction``) or answered 412 (``transaction``), like any other write conflict. Leases are
+single-document ``find_one_and_update`` calls, atomic without a transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel, ReturnDocument
+
+from fhir_server.store.base import Transaction
+from fhir_server.store.mongo.errors import translate
+from fhir_server.store.mongo.store import DRIVER_ERRORS, MongoStore, MongoTransaction
+from fhir_server.store.subscriptions import Candidate, EventRow, SubscriptionState
+
+STATES = "sub_state"
+EVENTS = "sub_event"
+_STATE_FIELDS = set(SubscriptionState.__slots__)  # type: ignore[attr-defined]
+_CHANGEABLE = _STATE_FIELDS - {"id", "kind", "channel", "owner", "spec", "last_number", "keys"}
+
+
+def _state(doc: dict[str, Any]) -> SubscriptionState:
+    values = {k: v for k, v in doc.items() if k in _STATE_FIELDS}
+    values["id"] = doc["_id"]
+    return SubscriptionState(**values)
+
+
+def _event(doc: dict[str, Any]) -> EventRow:
+    return EventRow(doc["sub"], doc["n"], doc["rtype"], doc["rid"], doc["vid"], doc["interaction"], doc["at"])
+
+
+def _session(tx: Transaction) -> Any:
+    assert isinstance(tx, MongoTransaction)
+    return tx.session
+
+
+def _due(now: float) -> dict[str, Any]:
+    return {"status": {"$ne": "off"}, "lease_until": {"$lt": now}, "retry_at": {"$lte": now}, "$or": [
+        {"status": "active", "$expr": {"$gt": ["$last_number", "$delivered"]}},
+        {"status": "requested", "kind": "topic", "channel": "rest-hook"},
+        {"heartbeat_at": {"$ne": None, "$lte": now}},
+    ]}
+
+
+class MongoSubscriptions:
+    def __init__(self, store: MongoStore) -> None:
+        self.store = store
+
+    @property
+    def states(self) -> Any:
+        return self.store.db[STATES]
+
+    @property
+    def event_collection(self) -> Any:
+        return self.store.db[EVENTS]
+
+    async def open(self) -> None:
+        try:
+            await self.states.create_indexes([IndexModel([("keys", ASCENDING)], name="keys"),
+                                              IndexModel([("ws_token", ASCENDING)], name="ws_token"),
+                                              IndexModel([("lease_until", ASCENDING)], name="lease_until")])
+            await self.event_collection.create_indexes(
+                [IndexModel([("sub", ASCENDING), ("n", ASCENDING)], name="sub_number", unique=True)])
+        except DRIVER_ERRORS as e:
+            raise translate(e, "creating the subscription indexes") from e
+
+    async def candidates(self, tx: Transaction, keys: list[str]) -> list[Candidate]:
+        try:
+            docs = await self.states.find({"keys": {"$in": keys}, "status": {"$ne": "off"}}, {"spec": 1},
+                                          session=_session(tx)).to_list(None)
+        except DRIVER_ERRORS as e:
+            raise translate(e, "matching subscriptions") from e
+        return [Candidate(d["_id"], d["spec"]) for d in docs]
+
+    async def append(self, tx: Transaction, subscription_ids: list[str], event: EventRow) -> None:
+        s = _session(tx)
+        try:
+            for sub_id in subscription_ids:
+                doc = await self.states.find_one_and_update(
+                    {"_id": sub_id}, {"$inc": {"last_number": 1}}, projection={"last_number": 1},
+                    return_document=ReturnDocument.AFTER, session=s)
+                if doc is None:
+                    continue
+                await self.event_collection.insert_one(
+                    {"sub": sub_id, "n": doc["last_number"], "rtype": event.resource_type, "rid": event.id,
+                     "vid": event.version_id, "interaction": event.interaction, "at": event.at}, session=s)
+        except DRIVER_ERRORS as e:
+            raise translate(e, "recording subscription events") from e
+
+    async def register(self, tx: Transaction, state: SubscriptionState) -> None:
+        definition = {"kind": state.kind, "channel": state.channel, "status": state.status, "owner": state.owner,
+                      "spec": state.spec, "keys": state.keys, "attempts": state.attempts,
+                      "retry_at": state.retry_at, "error": state.error, "heartbeat_at": state.heartbeat_at}
+        fresh = {"last_number": 0, "delivered": 0, "last_sent": 0.0, "lease_owner": None, "lease_until": 0.0,
+                 "ws_token": None, "ws_token_expires": 0.0}
+        try:
+            await self.states.update_one({"_id": state.id}, {"$set": definition, "$setOnInsert": fresh},
+                                         upsert=True, session=_session(tx))
+        except DRIVER_ERRORS as e:
+            raise translate(e, f"registering Subscription/{state.id}") from e
+
+    async def unregister(self, tx: Transaction, id: str) -> None:
+        s = _session(tx)
+        try:
+            await self.states.delete_one({"_id": id}, session=s)
+            await self.event_collection.delete_many({"sub": id}, session=s)
+        except DRIVER_ERRORS as e:
+            raise translate(e, f"unregistering Subscription/{id}") from e
+
+    async def get(self, id: str) -> SubscriptionState | None:
+        try:
+            doc = await self.states.find_one({"_id": id})
+        except DRIVER_ERRORS as e:
+            raise translate(e, f"reading Subscription/{id} state") from e
+        return None if doc is None else _state(doc)
+
+    async def claim(self, worker: str, now: float, lease_seconds: float, limit: int, exclude: list[str],
+                    websocket_ids: list[str]) -> list[SubscriptionState]:
+        filt = _due(now)
+        filt["_id"] = {"$nin": exclude}
+        filt["$and"] = [{"$or": [{"channel": {"$ne": "websocket"}}, {"_id": {"$in": websocket_ids}}]}]
+        claimed: list[SubscriptionState] = []
+        try:
+            for _ in range(limit):
+                doc = await self.states.find_one_and_update(
+                    filt, {"$set": {"lease_owner": worker, "lease_until": now + lease_seconds}},
+                    return_document=ReturnDocument.AFTER)
+                if doc is None:
+                    break
+                claimed.append(_state(doc))
+                filt["_id"] = {"$nin": [*exclude, *(c.id for c in claimed)]}
+        except DRIVER_ERRORS as e:
+            raise translate(e, "claiming subscriptions") from e
+        return claimed
+
+    async def renew(self, id: str, worker: str, until: float) -> bool:
+        try:
+            result = await self.states.update_one({"_id": id, "lease_owner": worker},
+                                                  {"$set": {"lease_until": until}})
+        except DRIVER_ERRORS as e:
+            raise translate(e, f"renewing the lease of Subscription/{id}") from e
+        return bool(result.matched_count == 1)
+
+    async def finish(self, id: str, worker: str, changes: dict[str, Any]) -> bool:
+        unknown = set(changes) - _CHANGEABLE
+        if unknown:
+            raise ValueError(f"cannot change {sorted(unknown)}")
+        try:
+            result = await self.states.update_one(
+                {"_id": id, "lease_owner": worker},
+                {"$set": {**changes, "lease_owner": None, "lease_until": 0.0}})
+        except DRIVER_ERRORS as e:
+            raise translate(e, f"updating Subscription/{id} state") from e
+        return bool(result.matched_count == 1)
+
+    async def events(self, id: str, first: int, last: int, limit: int) -> list[EventRow]:
+        try:
+            docs = await self.event_collection.find({"sub": id, "n": {"$gte": first, "$lte": last}},
+                                                    sort=[("n", ASCENDING)], limit=limit).to_list(None)
+        except DRIVER_ERRORS as e:
+            raise translate(e, f"reading events of Subscription/{id}") from e
+        return [_event(d) for d in docs]
+
+    async def prune(self, id: str, below: int, before: str) -> None:
+        try:
+            await self.event_collection.delete_many({"sub": id, "n": {"$lt": below}, "at": {"$lt": before}})
+        except DRIVER_ERRORS as e:
+            raise translate(e, f"pruning events of Subscription/{id}") from e
+
+    async def set_token(self, ids: list[str], token: str, expires: float) -> None:
+        try:
+            await self.states.update_many({"_id": {"$in": ids}},
+                                          {"$set": {"ws_token": token, "ws_token_expires": expires}})
+        except DRIVER_ERRORS as e:
+            raise translate(e, "storing a websocket binding token") from e
+
+    async def by_token(self, token: str) -> list[SubscriptionState]:
+        try:
+            docs = await self.states.find({"ws_token": token}).to_list(None)
+        except DRIVER_ERRORS as e:
+            raise translate(e, "reading a websocket binding token") from e
+        return [_state(d) for d in docs]
