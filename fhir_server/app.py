@@ -13,6 +13,7 @@ from starlette.responses import Response
 from fhir_server.api import ascmi, consent, errors, export, routes
 from fhir_server.api import subscriptions as subscription_api
 from fhir_server.api.context import Server
+from fhir_server.api.writer import WriterContext
 from fhir_server.repository import bootstrap
 from fhir_server.repository.writebehind import WriteBehind
 from fhir_server.settings import Settings
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.subscriptions = subscriptions
     errors.install(app)
     bulk = export.install(app, server)
+    app.add_middleware(WriterContext)  # the writing caller, for labels at ingest (repository.labels)
     app.include_router(subscription_api.router())  # ahead of the generic routes: POST/PUT Subscription
     app.include_router(routes.router())
     app.include_router(ascmi.router())

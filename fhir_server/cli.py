@@ -1,4 +1,5 @@
-"""``fhir-server`` command line: ``serve``, ``export``/``import`` (NDJSON), ``reindex``, ``ascmi import``/``render``."""
+"""``fhir-server`` command line: ``serve``, ``export``/``import`` (NDJSON), ``reindex``, ``relabel``,
+``ascmi import``/``render``."""
 
 from __future__ import annotations
 
@@ -66,9 +67,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from fhir_server.repository import ndjson
+    from fhir_server.repository import bootstrap, ndjson
 
-    async def work(store: Store, _: Settings) -> int:
+    async def work(store: Store, settings: Settings) -> int:
+        await bootstrap.load(store, settings.canonical_base, settings.load_conformance)  # the label ValueSets
         failed = 0
         for name in args.files:
             with open(name, "rb") as fh:
@@ -145,6 +147,20 @@ def _ascmi_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _relabel(args: argparse.Namespace) -> int:
+    from fhir_server.repository import bootstrap
+    from fhir_server.repository.relabel import relabel
+
+    async def work(store: Store, settings: Settings) -> int:
+        await bootstrap.load(store, settings.canonical_base, settings.load_conformance)
+        report = await relabel(store, args.type)
+        print(f"examined {report.examined} resources, {report.relabelled} relabelled (a new version each)",
+              file=sys.stderr)
+        return 0
+
+    return _on_store(args, work)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fhir-server", description="FHIR R4 server for ASCMI consent")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -169,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     rix.add_argument("--data-dir", default=None)
     rix.add_argument("--type", default=None, help="only this resource type")
     rix.set_defaults(func=_reindex)
+
+    rlb = sub.add_parser("relabel", help="re-apply the ascmi-sls-* ValueSets to stored resources (ACCESS.md §C)")
+    rlb.add_argument("--data-dir", default=None)
+    rlb.add_argument("--type", default=None, help="only this resource type")
+    rlb.set_defaults(func=_relabel)
 
     ascmi = sub.add_parser("ascmi", help="ASCMI forms: import them into the store, or render them as text")
     ascmi_sub = ascmi.add_subparsers(dest="ascmi_command", required=True)

@@ -48,8 +48,15 @@ def conformance_resources(canonical_base: str, dirs: tuple[Path, ...] = CONTENT_
     return found
 
 
+# Seeds a deployment extends through the API (the ascmi-sls-* label ValueSets, ACCESS.md §C): written when
+# absent, never overwritten at start-up — the deployment's version is the one in force.
+SEEDED_ID_PREFIXES = ("ascmi-sls-",)
+
+
 async def _ensure(tx: Transaction, resource: dict[str, Any]) -> bool:
     current = await tx.current(resource["resourceType"], resource["id"])
+    if current is not None and not current.deleted and str(resource["id"]).startswith(SEEDED_ID_PREFIXES):
+        return False
     if current is not None and not current.deleted and current.body is not None:
         stored = jsonio.loads(current.body)
         stored.pop("meta", None)

@@ -14,6 +14,7 @@ from uuid import uuid4
 from fhir_server.fhir import instant, jsonio, registry
 from fhir_server.fhir.outcome import BadRequest, FHIRError, Gone, NotFound, PreconditionFailed
 from fhir_server.fhir.search.index import extract
+from fhir_server.repository import labels
 from fhir_server.repository.references import iter_references, local_target
 from fhir_server.store.base import ResourceVersion, Transaction
 from fhir_server.subscriptions import outbox
@@ -82,6 +83,7 @@ async def check_references(tx: Transaction, resource: dict[str, Any], base_url: 
 
 async def _put(tx: Transaction, resource: dict[str, Any], id: str, version_id: int, method: str,
                ) -> tuple[ResourceVersion, dict[str, Any]]:
+    resource = await labels.apply(tx, resource)  # ACCESS.md §C: before index extraction, on every write path
     stamped = stamp(resource, id, version_id, instant.now())
     version = ResourceVersion(stamped["resourceType"], id, version_id, stamped["meta"]["lastUpdated"], False,
                               jsonio.dumps(stamped), method)

@@ -56,6 +56,7 @@ def expand(fetch: Fetch, url: str) -> set[Pair] | None:
     vs = fetch("ValueSet", strip_version(url))
     if vs is None:
         return None
+    _refuse_filters_on_systems_not_held(fetch, url, vs)
     expansion = expand_value_set(vs, lambda u: fetch("ValueSet", u), lambda u: fetch("CodeSystem", u))
     if expansion.open_all:
         raise InvalidSearchParameter(f"ValueSet '{url}' imports or lists codes this server does not hold, so a "
@@ -64,6 +65,22 @@ def expand(fetch: Fetch, url: str) -> set[Pair] | None:
     # A system known only in part (a fragment) answers with the codes we know; one we cannot enumerate at all
     # (not held) stands for all its codes.
     return pairs | {(system, None) for system in expansion.open_systems if system not in expansion.codes}
+
+
+def _refuse_filters_on_systems_not_held(fetch: Fetch, url: str, vs: dict[str, Any]) -> None:
+    """A filter (``is-a F10``) on a code system the server does not hold selects codes we cannot list; the
+    expansion keeps that system open, which would read as "every code of the system" — so refuse the search
+    rather than match every ICD-10-CM code (the ``ascmi-sls-*`` label ValueSets are built that way)."""
+    compose = vs.get("compose")
+    if not isinstance(compose, dict):
+        return
+    for part in ("include", "exclude"):
+        for inc in compose.get(part, ()):
+            system = inc.get("system") if isinstance(inc, dict) else None
+            if isinstance(system, str) and inc.get("filter") and fetch("CodeSystem", system) is None:
+                raise InvalidSearchParameter(f"ValueSet '{url}' selects {system} codes by a filter, and this server "
+                                             "does not hold that code system, so a search cannot use it",
+                                             code="not-supported")
 
 
 def value_set_pairs(fetch: Fetch, name: str, modifier: str, url: str) -> set[Pair]:
