@@ -19,7 +19,8 @@ async def transaction_or_batch(request: Request) -> Response:
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise BadRequest("POST to the base accepts a Bundle of type transaction or batch", ["resourceType"])
     kind = bundle.get("type")
-    processor = BundleProcessor(srv.store, srv.settings, context.base_url(request))
+    processor = BundleProcessor(srv.store, srv.settings, context.base_url(request), gate=srv.gate,
+                                caller=context.caller(request))
     if kind == "transaction":
         result = await processor.transaction(bundle, neg.prefer_return)
     elif kind == "batch":

@@ -51,8 +51,9 @@ async def conditional_update(request: Request, rtype: str) -> Response:
     body = repo.check_body(await read_json(request, srv.settings.max_body_bytes), rtype)
     warnings = await enforce_profiles(request, body)
     base = context.base_url(request)
+    caller = context.caller(request)
     async with srv.store.transaction() as tx:
-        found = await conditional.find(tx, rtype, criteria)
+        found = await conditional.find(tx, rtype, criteria, gate=srv.gate, caller=caller)
         if len(found) > 1:
             raise PreconditionFailed(f"{rtype}?{criteria} matches more than one resource", code="multiple-matches")
         if found:
@@ -62,6 +63,7 @@ async def conditional_update(request: Request, rtype: str) -> Response:
                                  [f"{rtype}.id"])
         else:
             target = body.get("id") or repo.new_id()
+            await srv.gate.guard_write(caller, await tx.current(rtype, target), rtype, target)
             await _refuse_overwrite(tx, rtype, target)
         result = await repo.update(tx, rtype, target, {**body, "id": target}, if_match=_if_match(request),
                                    check_refs=srv.settings.check_references, base_url=base)
@@ -75,7 +77,8 @@ async def conditional_delete(request: Request, rtype: str) -> Response:
     srv = context.server(request)
     criteria = _criteria(request)
     async with srv.store.transaction() as tx:
-        found = await conditional.find(tx, rtype, criteria, limit=srv.settings.max_count)
+        found = await conditional.find(tx, rtype, criteria, limit=srv.settings.max_count, gate=srv.gate,
+                                       caller=context.caller(request))
         for match in found:
             await repo.delete(tx, rtype, match.id)
     return json_response(information(f"deleted {len(found)} {rtype} resource(s) matching {criteria}"), 200, None, neg)
@@ -87,9 +90,12 @@ async def _patch(request: Request, rtype: str, id: str | None) -> Response:
     srv = context.server(request)
     operations = await read_json(request, srv.settings.max_body_bytes, _PATCH_TYPES)
     base = context.base_url(request)
+    caller = context.caller(request)
+    if id is not None:
+        await srv.gate.guard_write(caller, await srv.store.read(rtype, id), rtype, id, delete=True)
     async with srv.store.transaction() as tx:
         if id is None:
-            found = await conditional.find(tx, rtype, _criteria(request))
+            found = await conditional.find(tx, rtype, _criteria(request), gate=srv.gate, caller=caller)
             if len(found) != 1:
                 if not found:
                     raise NotFound(f"{rtype}?{_criteria(request)} matches no resource to patch")

@@ -10,6 +10,8 @@ from starlette.responses import Response
 from fhir_server.api import context
 from fhir_server.api.negotiation import negotiate
 from fhir_server.api.responses import json_response
+from fhir_server.consent.disclose import label_bundle
+from fhir_server.consent.gated_search import gated_history
 from fhir_server.fhir import instant
 from fhir_server.fhir.bundles import history_bundle
 from fhir_server.fhir.outcome import BadRequest, NotFound
@@ -48,7 +50,8 @@ async def _history(request: Request, rtype: str | None, id: str | None, path: st
     cursor = request.query_params.get("_cursor")  # opaque: each store checks its own tokens
     query = HistoryQuery(rtype, id, _instant_param(request, "_since"), _instant_param(request, "_at"),
                          parse_count(request, srv.settings.default_count, srv.settings.max_count), cursor)
-    page = await srv.store.history(query)
+    caller = context.caller(request)
+    page = await gated_history(srv.store, srv.gate, caller, query)
     if id is not None and page.total == 0 and cursor is None and query.since is None and query.at is None:
         assert rtype is not None
         raise NotFound(f"{rtype}/{id} is not known to this server")
@@ -59,6 +62,8 @@ async def _history(request: Request, rtype: str | None, id: str | None, path: st
     if page.next_cursor:
         next_link = f"{base}/{path}?{urlencode({**params, '_cursor': page.next_cursor})}"
     bundle = history_bundle(page.versions, base, self_link, next_link, page.total)
+    if not caller.is_administrator:
+        label_bundle(bundle, [v.body for v in page.versions if v.body is not None])
     return json_response(bundle, 200, None, neg)
 
 

@@ -93,7 +93,8 @@ async def create(request: Request, rtype: str) -> Response:
         if if_none_exist is not None:
             from fhir_server.repository.conditional import find_one_for_create
 
-            existing = await find_one_for_create(tx, rtype, if_none_exist)
+            caller = context.caller(request)
+            existing = await find_one_for_create(tx, rtype, if_none_exist, gate=srv.gate, caller=caller)
             if existing is not None:
                 return write_response(neg, 200, existing, base, f"{existing.reference} already matches")
         result = await repo.create(tx, body, check_refs=srv.settings.check_references, base_url=base)
@@ -111,6 +112,8 @@ async def update(request: Request, rtype: str, id: str) -> Response:
     if_match = request.headers.get("if-match")
     expected = context.version_from_etag(if_match, "If-Match") if if_match is not None else None
     base = context.base_url(request)
+    await srv.gate.guard_write(context.caller(request), await srv.store.read(rtype, id), rtype, id)
+
     async def write(tx: Transaction) -> repo.WriteResult:
         return await repo.update(tx, rtype, id, body, if_match=expected,
                                  check_refs=srv.settings.check_references, base_url=base)
@@ -127,6 +130,8 @@ async def delete(request: Request, rtype: str, id: str) -> Response:
     srv = context.server(request)
     if_match = request.headers.get("if-match")
     expected = context.version_from_etag(if_match, "If-Match") if if_match is not None else None
+    await srv.gate.guard_write(context.caller(request), await srv.store.read(rtype, id), rtype, id, delete=True)
+
     async def write(tx: Transaction) -> ResourceVersion | None:
         return await repo.delete(tx, rtype, id, if_match=expected)
 

@@ -16,6 +16,7 @@ from fhir_server.api import (
     capability,
     conditional,
     consent,
+    everything,
     fast,
     history,
     operations,
@@ -74,7 +75,7 @@ async def _instance_op(request: Request, rtype: str, id: str, op: str) -> Respon
     return await operations.dispatch(request, "instance", op, rtype, id)
 
 
-OPERATION_MODULES = (validate, consent, fast, terminology)  # importing them registers their operations
+OPERATION_MODULES = (validate, consent, fast, terminology, everything)  # importing them registers their operations
 
 
 def router() -> APIRouter:

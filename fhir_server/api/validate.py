@@ -101,6 +101,8 @@ async def _validate(request: Request, rtype: str, id: str | None) -> Response:
         if id is None:
             raise BadRequest("mode=delete needs an instance: POST [type]/[id]/$validate", ["mode"])
         found = await srv.store.read(rtype, id)
+        if found is not None and not await srv.gate.can_see(context.caller(request), found):
+            found = None  # withheld: the 404 of a resource that does not exist
         if found is None or found.deleted:
             raise NotFound(f"{rtype}/{id} is not known to this server")
         return json_response(operation_outcome([Issue("information", "informational",

@@ -44,7 +44,7 @@ from fhir_server.consent.facts import Person, Recipient, load_people, load_recip
 from fhir_server.consent.model import Coding, DecisionRequest, DecisionSettings, Identifier
 from fhir_server.consent.tables import Tables, load_tables
 from fhir_server.fhir import jsonio
-from fhir_server.fhir.outcome import FHIRError
+from fhir_server.fhir.outcome import FHIRError, NotFound
 from fhir_server.fhir.search.api import parse_search
 from fhir_server.security.caller import Caller
 from fhir_server.settings import Settings
@@ -125,6 +125,18 @@ class Gate:
     async def can_see(self, caller: Caller, version: ResourceVersion | None) -> bool:
         """One resource: ``None`` (never existed) is not visible."""
         return version is not None and bool(await self.visible(caller, [version]))
+
+    async def guard_write(self, caller: Caller, current: ResourceVersion | None, resource_type: str, id: str,
+                          *, delete: bool = False) -> None:
+        """Update, patch and delete of a resource the caller may not see answer the 404 of a missing one and
+        change nothing; for a Care Partner a delete of what does not exist (or no longer does) is that 404 too."""
+        if caller.is_administrator:
+            return
+        missing = current is None or (delete and current.deleted)
+        if missing or not await self.can_see(caller, current):
+            if current is None and not delete:
+                return  # update-as-create of a new id
+            raise NotFound(f"{resource_type}/{id} is not known to this server")
 
     def disclosed(self, caller: Caller, version: ResourceVersion) -> bytes:
         """What ``caller`` receives of a visible ``version``: the stored bytes, plus obligations for partners."""

@@ -18,7 +18,7 @@ Administrators never come here: their search is the store's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from fhir_server.consent.compartment import reference_params, references
@@ -36,7 +36,7 @@ from fhir_server.fhir.search.ast import (
     includes_truncated,
 )
 from fhir_server.security.caller import Caller
-from fhir_server.store.base import ResourceVersion, Store, Transaction
+from fhir_server.store.base import HistoryPage, HistoryQuery, ResourceVersion, Store, Transaction
 
 Source = Store | Transaction
 BATCH = 1000  # rows per store page when every match must be judged (joins, totals)
@@ -103,29 +103,46 @@ async def _rewrite(source: Source, gate: Gate, caller: Caller, f: Filter | Has, 
     return f
 
 
+Fetch = Callable[[int, str | None], Awaitable[tuple[list[ResourceVersion], str | None]]]
+Judge = Callable[[list[ResourceVersion]], Awaitable[list[ResourceVersion]]]
+
+
+async def fill_page(fetch: Fetch, judge: Judge, count: int, cursor: str | None
+                    ) -> tuple[list[ResourceVersion], str | None]:
+    """``count`` visible items from ``cursor`` on, and the store cursor right after the last one (None when no
+    visible item follows). ``fetch(n, cursor)`` reads at most ``n`` rows of the store's keyset order; batches are
+    never larger than what is still missing, so the page never overshoots and no withheld row's keys end up in
+    a cursor."""
+    want = count + 1
+    found: list[tuple[ResourceVersion, str | None, int, str | None]] = []  # (item, batch cursor, index, next)
+    while len(found) < want:
+        rows, after = await fetch(want - len(found), cursor)
+        shown = {id(v) for v in await judge(rows)}
+        for i, v in enumerate(rows):
+            if id(v) in shown:
+                found.append((v, cursor, i, after if i == len(rows) - 1 else None))
+        if not after:
+            break
+        cursor = after
+    if len(found) < want:
+        return [f[0] for f in found], None
+    _, start, index, after = found[count - 1]
+    if after is None:  # the last item shown is inside its batch: ask the store for the cursor right after it
+        _, after = await fetch(index + 1, start)
+    return [f[0] for f in found[:count]], after
+
+
 async def _matches(source: Source, gate: Gate, caller: Caller, query: SearchQuery
                    ) -> tuple[list[ResourceVersion], str | None]:
     """One page of visible matches and the cursor after its last one (None: no visible match follows)."""
-    want = query.count + 1
-    found: list[tuple[ResourceVersion, str | None, int, str | None]] = []  # (version, batch cursor, index, next)
-    cursor = query.cursor
-    while len(found) < want:
-        batch_query = replace(query, count=want - len(found), cursor=cursor)
-        page = await source.search(batch_query)
-        shown = {id(v) for v in await gate.visible(caller, page.matches)}
-        for i, v in enumerate(page.matches):
-            if id(v) in shown:
-                found.append((v, cursor, i, page.next_cursor if i == len(page.matches) - 1 else None))
-        if not page.next_cursor:
-            break
-        cursor = page.next_cursor
-    if len(found) < want:
-        return [f[0] for f in found], None
-    last, start, index, after = found[query.count - 1]
-    if after is None:  # the last match shown is inside its batch: ask the store for the cursor right after it
-        page = await source.search(replace(query, count=index + 1, cursor=start))
-        after = page.next_cursor
-    return [f[0] for f in found[: query.count]], after
+    async def fetch(n: int, cursor: str | None) -> tuple[list[ResourceVersion], str | None]:
+        page = await source.search(replace(query, count=n, cursor=cursor))
+        return page.matches, page.next_cursor
+
+    async def judge(rows: list[ResourceVersion]) -> list[ResourceVersion]:
+        return await gate.visible(caller, rows)
+
+    return await fill_page(fetch, judge, query.count, query.cursor)
 
 
 async def _count(source: Source, gate: Gate, caller: Caller, query: SearchQuery) -> int:
@@ -215,3 +232,21 @@ async def gated_search(source: Source, gate: Gate, caller: Caller, query: Search
     included, truncated = await _includes(source, gate, caller, query, matches)
     return SearchPage(matches=matches, includes=included, next_cursor=next_cursor, total=total,
                       warnings=[includes_truncated(MAX_INCLUDES)] if truncated else [])
+
+
+async def gated_history(store: Store, gate: Gate, caller: Caller, query: HistoryQuery) -> HistoryPage:
+    """A history page (instance, type or system) as ``caller`` may see it: versions of resources the caller may
+    see now, filled before paging like search; the total only when everything is on the first page."""
+    if caller.is_administrator:
+        return await store.history(query)
+
+    async def fetch(n: int, cursor: str | None) -> tuple[list[ResourceVersion], str | None]:
+        page = await store.history(replace(query, count=n, cursor=cursor, want_total=False))
+        return page.versions, page.next_cursor
+
+    async def judge(rows: list[ResourceVersion]) -> list[ResourceVersion]:
+        return await gate.visible_versions(caller, rows)
+
+    versions, after = await fill_page(fetch, judge, query.count, query.cursor)
+    total = len(versions) if after is None and query.cursor is None else None
+    return HistoryPage(gate.disclose_all(caller, versions), after, total)

@@ -9,7 +9,7 @@ order → check local references once everything is written → build the respon
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -29,6 +29,10 @@ from fhir_server.repository import conditional, patch
 from fhir_server.repository import resources as repo
 from fhir_server.settings import Settings
 from fhir_server.store.base import ResourceVersion, Store, Transaction
+
+if TYPE_CHECKING:
+    from fhir_server.consent.gate import Gate
+    from fhir_server.security.caller import Caller
 
 
 @dataclass
@@ -57,10 +61,31 @@ def _etag_version(value: str | None, what: str) -> int | None:
 
 
 class BundleProcessor:
-    def __init__(self, store: Store, settings: Settings, base: str) -> None:
+    """``gate``/``caller``: a Care Partner's GET entries, conditional matches and writes go through the consent
+    gate (withheld = absent); without them (administrators, the server's own work) nothing is filtered."""
+
+    def __init__(self, store: Store, settings: Settings, base: str, *, gate: Gate | None = None,
+                 caller: Caller | None = None) -> None:
         self.store = store
         self.settings = settings
         self.base = base
+        self.gate = gate
+        self.caller = caller
+
+    @property
+    def _partner(self) -> bool:
+        return self.gate is not None and self.caller is not None and not self.caller.is_administrator
+
+    async def _guard(self, current: ResourceVersion | None, rtype: str, id: str, *, delete: bool = False) -> None:
+        if self._partner:
+            assert self.gate is not None and self.caller is not None
+            await self.gate.guard_write(self.caller, current, rtype, id, delete=delete)
+
+    def _body(self, version: ResourceVersion) -> bytes | None:
+        if self._partner and version.body is not None:
+            assert self.gate is not None and self.caller is not None
+            return self.gate.disclosed(self.caller, version)
+        return version.body
 
     # -- entry points -------------------------------------------------------------------------------------
 
@@ -134,7 +159,8 @@ class BundleProcessor:
             try:
                 if e.method == "POST" and e.if_none_exist:
                     assert e.target.resource_type is not None
-                    found = await conditional.find_one_for_create(tx, e.target.resource_type, e.if_none_exist)
+                    found = await conditional.find_one_for_create(tx, e.target.resource_type, e.if_none_exist,
+                                                                  gate=self.gate, caller=self.caller)
                     if found is not None:
                         e.assigned_id = found.id
                         e.extra["existing"] = found
@@ -148,7 +174,7 @@ class BundleProcessor:
         rtype = e.target.resource_type
         assert rtype is not None
         limit = 2 if e.method != "DELETE" else 1000
-        found = await conditional.find(tx, rtype, e.target.query, limit)
+        found = await conditional.find(tx, rtype, e.target.query, limit, gate=self.gate, caller=self.caller)
         if e.method == "DELETE":
             e.extra["matches"] = found
             return
@@ -164,6 +190,7 @@ class BundleProcessor:
             new_id = e.resource.get("id") if e.resource else None
             if new_id:
                 current = await tx.current(rtype, new_id)
+                await self._guard(current, rtype, new_id)
                 if current is not None and not current.deleted:
                     raise Conflict(f"{e.url} matches nothing, yet the resource's id names the existing "
                                    f"{rtype}/{new_id}, which must not be overwritten")
@@ -180,7 +207,7 @@ class BundleProcessor:
         for where, ref in found_refs:
             rtype, _, query = ref.partition("?")
             try:
-                matches = await conditional.find(tx, rtype, query)
+                matches = await conditional.find(tx, rtype, query, gate=self.gate, caller=self.caller)
             except FHIRError as exc:
                 raise planner.entry_error(e.index, exc) from None
             if len(matches) != 1:
@@ -202,7 +229,7 @@ class BundleProcessor:
                 raise BadRequest(f"POST {e.url} is not supported in a bundle")
             existing = e.extra.get("existing")
             if existing is not None:
-                return EntryResult("200 OK", existing, existing.body)
+                return EntryResult("200 OK", existing, self._body(existing))
             assert e.resource is not None
             result = await repo.create(tx, e.resource, id=e.assigned_id, check_refs=False)
             return _written("201 Created", result.version, result.resource)
@@ -212,11 +239,13 @@ class BundleProcessor:
                 current = await tx.current(t.resource_type, t.id)
                 if current is not None and not current.deleted:
                     raise PreconditionFailed(f"{t.resource_type}/{t.id} exists (If-None-Match: *)")
+            await self._guard(await tx.current(t.resource_type, t.id), t.resource_type, t.id)
             result = await repo.update(tx, t.resource_type, t.id, e.resource, check_refs=False,
                                        if_match=_etag_version(e.if_match, "ifMatch"))
             return _written("201 Created" if result.created else "200 OK", result.version, result.resource)
         if e.method == "PATCH":
             assert e.resource is not None and t.resource_type and t.id
+            await self._guard(await tx.current(t.resource_type, t.id), t.resource_type, t.id, delete=True)
             current = repo.require_live(await tx.current(t.resource_type, t.id), t.resource_type, t.id)
             assert current.body is not None
             patched = patch.apply(jsonio.loads(current.body), patch.patch_from_binary(e.resource))
@@ -235,6 +264,7 @@ class BundleProcessor:
         if t.kind != "instance":
             raise BadRequest(f"DELETE {e.url} must address one resource or a search")
         assert t.resource_type and t.id
+        await self._guard(await tx.current(t.resource_type, t.id), t.resource_type, t.id, delete=True)
         version = await repo.delete(tx, t.resource_type, t.id, if_match=_etag_version(e.if_match, "ifMatch"))
         return EntryResult("204 No Content", version)
 
@@ -242,7 +272,11 @@ class BundleProcessor:
         t = e.target
         if t.kind == "instance":
             assert t.resource_type and t.id
-            v = repo.require_live(await tx.current(t.resource_type, t.id), t.resource_type, t.id)
+            v = await tx.current(t.resource_type, t.id)
+            if v is not None and self._partner:
+                assert self.gate is not None and self.caller is not None
+                v = v if await self.gate.can_see(self.caller, v) else None
+            v = repo.require_live(v, t.resource_type, t.id)
             if e.if_none_match and e.if_none_match.strip() in (f'W/"{v.version_id}"', "*"):
                 return EntryResult("304 Not Modified", v)
             if e.if_modified_since:
@@ -250,7 +284,7 @@ class BundleProcessor:
                 modified = instant.parse_datetime(v.last_updated)
                 if since and modified and modified.replace(microsecond=0) <= since:
                     return EntryResult("304 Not Modified", v)
-            return EntryResult("200 OK", v, v.body)
+            return EntryResult("200 OK", v, self._body(v))
         if t.kind == "vread":
             assert t.resource_type and t.id and t.version
             found = None
@@ -259,16 +293,20 @@ class BundleProcessor:
                 current = await tx.current(t.resource_type, t.id)
                 found = current if current is not None and current.version_id == int(t.version) \
                     else await self.store.vread(t.resource_type, t.id, int(t.version))
+            if found is not None and self._partner:
+                assert self.gate is not None and self.caller is not None
+                found = found if await self.gate.visible_versions(self.caller, [found]) else None
             if found is None:
                 raise NotFound(f"{t.resource_type}/{t.id} has no version {t.version}")
             if found.deleted:
                 raise Gone(f"version {t.version} of {t.resource_type}/{t.id} is a deletion")
-            return EntryResult("200 OK", found, found.body)
+            return EntryResult("200 OK", found, self._body(found))
         if t.kind in ("search", "type"):
             assert t.resource_type
             from fhir_server.repository.search import search_bundle
 
-            bundle = await search_bundle(tx, t.resource_type, t.query, self.base, self.settings)
+            bundle = await search_bundle(tx, t.resource_type, t.query, self.base, self.settings, gate=self.gate,
+                                         caller=self.caller)
             return EntryResult("200 OK", None, bundle)
         raise BadRequest(f"GET {e.url} is not supported inside a bundle", code="not-supported")
 
