@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_server.api import ascmi, consent, errors, export, routes
+from fhir_server.api import ascmi, consent, errors, export, observability, routes
 from fhir_server.api import subscriptions as subscription_api
 from fhir_server.api.context import Server
 from fhir_server.api.writer import WriterContext
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             await bulk.stop()
             await server.audit.stop()
             await store.close()
+            observability.shutdown()
 
     app = FastAPI(title="ASCMI FHIR server", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
@@ -74,4 +75,5 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     app.add_api_route("/health", health, methods=["GET"])
+    observability.install(app)  # last: its request edge (request ids, metrics, access log) is outermost
     return app

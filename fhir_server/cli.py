@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -40,16 +39,12 @@ def _on_store(args: argparse.Namespace, work: Callable[[Store, Settings], Awaita
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from fhir_server.app import create_app
+    from fhir_server.serving import serve
 
     settings = _settings(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     print(f"FHIR base: http://{args.host}:{args.port}/fhir "
           f"({'MongoDB' if settings.mongodb_uri else f'SQLite in {settings.data_dir}'})", flush=True)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning",
-                access_log=False)
+    serve(settings, args.host, args.port, args.workers)
     return 0
 
 
@@ -168,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=os.environ.get("FHIR_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("FHIR_PORT", "8080")))
     serve.add_argument("--data-dir", default=None, help="directory of the embedded store (default ./data)")
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("FHIR_WORKERS", "1")),
+                       help="server processes sharing the port (default 1; see docs/deploy.md)")
     serve.set_defaults(func=_serve)
 
     exp = sub.add_parser("export", help="write every current resource as NDJSON (to move between stores)")

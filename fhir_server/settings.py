@@ -27,6 +27,8 @@
 | FHIR_SUBSCRIPTION_RETRY_SECONDS | 1 | first retry delay (then ×2 each time, ±20 % jitter) |
 | FHIR_SUBSCRIPTION_ENDPOINT_CONCURRENCY | 4 | requests in flight at once per endpoint origin |
 | FHIR_SUBSCRIPTION_POLL_SECONDS | 0.5 | how often a worker looks for events written by other processes |
+| FHIR_METRICS_TOKEN | (unset) | when set, `GET /metrics` needs `Authorization: Bearer <token>` |
+| FHIR_LOG_FORMAT / FHIR_LOG_LEVEL | json / info | `json` (one object per line) or `text`; the log level |
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ class Settings:
     subscription_retry_seconds: float = 1.0
     subscription_endpoint_concurrency: int = 4
     subscription_poll_seconds: float = 0.5
+    metrics_token: str | None = None
+    log_format: str = "json"
+    log_level: str = "info"
 
     @property
     def sqlite_path(self) -> Path:
@@ -113,4 +118,7 @@ class Settings:
             subscription_endpoint_concurrency=max(1, int(e.get("FHIR_SUBSCRIPTION_ENDPOINT_CONCURRENCY")
                                                          or d.subscription_endpoint_concurrency)),
             subscription_poll_seconds=float(e.get("FHIR_SUBSCRIPTION_POLL_SECONDS") or d.subscription_poll_seconds),
+            metrics_token=e.get("FHIR_METRICS_TOKEN") or None,
+            log_format=(e.get("FHIR_LOG_FORMAT") or d.log_format).strip().lower(),
+            log_level=(e.get("FHIR_LOG_LEVEL") or d.log_level).strip().lower(),
         )

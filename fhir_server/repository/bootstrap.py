@@ -7,11 +7,15 @@ the ASCMI canonical base, every occurrence of the default base in those files mo
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
+import time
 from pathlib import Path
 from typing import Any
 
 from fhir_server.fhir import jsonio, registry
+from fhir_server.fhir.outcome import PreconditionFailed
 from fhir_server.repository import resources as repo
 from fhir_server.store.base import Store, Transaction
 
@@ -21,6 +25,7 @@ DEFAULT_CANONICAL_BASE = "https://ascmi.example.org/fhir"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONTENT_DIRS = (PROJECT_ROOT / "profiles", PROJECT_ROOT / "mappings")
 NETWORK_ID = "ascmi-care-partner-network"
+STARTUP_RACE_SECONDS = 120.0
 
 
 def network_organization(canonical_base: str) -> dict[str, Any]:
@@ -73,13 +78,28 @@ async def load(store: Store, canonical_base: str, conformance: bool = True,
     if not conformance:
         return 0
     resources = [network_organization(canonical_base), *conformance_resources(canonical_base, dirs)]
-    written = 0
-    async with store.transaction() as tx:
-        for resource in resources:
-            issues = registry.validate(resource)
-            if issues:
-                log.error("skipping %s/%s: %s", resource["resourceType"], resource["id"], issues[0].diagnostics)
-                continue
-            written += await _ensure(tx, resource)
+    valid = []
+    for resource in resources:
+        issues = registry.validate(resource)
+        if issues:
+            log.error("skipping %s/%s: %s", resource["resourceType"], resource["id"], issues[0].diagnostics)
+            continue
+        valid.append(resource)
+
+    async def ensure_all(tx: Transaction) -> int:
+        return sum([await _ensure(tx, resource) for resource in valid])
+
+    # Several workers start at once and write the same content. On SQLite the file lock queues them; on MongoDB
+    # the loser's transaction aborts (a 412 conflict) while the winner is still writing, so it waits and tries
+    # again until it finds everything written.
+    deadline = time.monotonic() + STARTUP_RACE_SECONDS
+    while True:
+        try:
+            written = await store.run_transaction(ensure_all)
+            break
+        except PreconditionFailed:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(random.uniform(0.2, 0.6))
     log.info("start-up content: %d resources, %d written", len(resources), written)
     return written

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
+from fhir_server import metrics
 from fhir_server.repository import resources as repo
 from fhir_server.store.base import Store
 
@@ -21,7 +23,8 @@ class WriteBehind:
     def __init__(self, store: Store, max_batch: int = 500) -> None:
         self.store = store
         self.max_batch = max_batch
-        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()  # None: stop after what is queued
+        # (submitted at, resource); None: stop after what is queued
+        self._queue: asyncio.Queue[tuple[float, dict[str, Any]] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._pending = 0  # submitted and not yet committed (queued or in the batch being written)
         self._idle = asyncio.Event()
@@ -36,7 +39,8 @@ class WriteBehind:
         resource = {**resource, "id": resource.get("id") or repo.new_id()}
         self._pending += 1
         self._idle.clear()
-        self._queue.put_nowait(resource)
+        self._queue.put_nowait((time.monotonic(), resource))
+        metrics.WRITE_BEHIND_DEPTH.inc()
         return str(resource["id"])
 
     async def flush(self) -> None:
@@ -58,7 +62,7 @@ class WriteBehind:
             self._task = None
         await self.flush()
 
-    def _take(self, first: dict[str, Any] | None) -> list[dict[str, Any]]:
+    def _take(self, first: tuple[float, dict[str, Any]] | None) -> list[tuple[float, dict[str, Any]]]:
         batch = [first] if first is not None else []
         while not self._queue.empty() and len(batch) < self.max_batch:
             item = self._queue.get_nowait()
@@ -78,13 +82,17 @@ class WriteBehind:
             except Exception:  # noqa: BLE001 - a background writer must survive one bad batch
                 log.exception("write-behind batch failed")
 
-    async def _write(self, batch: list[dict[str, Any]]) -> None:
+    async def _write(self, batch: list[tuple[float, dict[str, Any]]]) -> None:
         try:
             async with self.store.transaction() as tx:
-                for resource in batch:
+                for _, resource in batch:
                     await repo.update(tx, resource["resourceType"], resource["id"], resource, check_refs=False,
                                       method="POST")
+            now = time.monotonic()
+            for submitted, _ in batch:
+                metrics.WRITE_BEHIND_LAG.observe(now - submitted)
         finally:
+            metrics.WRITE_BEHIND_DEPTH.dec(len(batch))
             self._pending -= len(batch)
             if self._pending <= 0:
                 self._pending = 0

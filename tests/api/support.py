@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,19 +46,23 @@ def free_port() -> int:
 
 @contextmanager
 def fhir_server_process(data_dir: Path, host: str = "127.0.0.1") -> Iterator[str]:
-    """``fhir-server serve`` on a free port; yields its FHIR base URL and stops the process afterwards."""
+    """``fhir-server serve`` on a free port; yields its FHIR base URL and stops the process afterwards.
+
+    Its output goes to a file, not a pipe: the server logs a line per request, and an unread pipe would fill
+    and stall it."""
     port = free_port()
     command = Path(sys.executable).with_name("fhir-server")
+    output = tempfile.TemporaryFile()
     proc = subprocess.Popen([str(command), "serve", "--host", host, "--port", str(port), "--data-dir",
-                             str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             str(data_dir)], stdout=output, stderr=subprocess.STDOUT,
                             env={**os.environ, "FHIR_AUTH": "off"})
     base = f"http://{host}:{port}/fhir"
     try:
         deadline = time.monotonic() + 20
         while True:
             if proc.poll() is not None:
-                output = proc.stdout.read().decode() if proc.stdout else ""
-                raise AssertionError(f"fhir-server exited with {proc.returncode}: {output}")
+                output.seek(0)
+                raise AssertionError(f"fhir-server exited with {proc.returncode}: {output.read().decode()}")
             try:
                 if httpx.get(f"{base}/metadata", timeout=1).status_code == 200:
                     break
@@ -74,5 +79,4 @@ def fhir_server_process(data_dir: Path, host: str = "127.0.0.1") -> Iterator[str
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+        output.close()

@@ -29,6 +29,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import PyMongoError
 from pymongo.read_concern import ReadConcern
 
+from fhir_server import metrics
 from fhir_server.fhir.search.ast import SearchPage, SearchQuery
 from fhir_server.fhir.search.index import IndexRows
 from fhir_server.store.base import HistoryPage, HistoryQuery, ResourceVersion
@@ -191,13 +192,16 @@ class MongoStore:
                     read_preference=ReadPreference.PRIMARY)
             except DRIVER_ERRORS as e:
                 raise translate(e, "starting a transaction") from e
+            started = time.perf_counter()
             try:
                 yield MongoTransaction(self, session)
             except BaseException:
                 if session.in_transaction:
                     await session.abort_transaction()  # the driver swallows server errors on abort
+                metrics.STORE_TRANSACTION_SECONDS.labels("mongo", "rollback").observe(time.perf_counter() - started)
                 raise
             await _commit(session)
+            metrics.STORE_TRANSACTION_SECONDS.labels("mongo", "commit").observe(time.perf_counter() - started)
 
     async def run_transaction(self, fn: Callable[[MongoTransaction], Awaitable[T]]) -> T:
         """Run ``fn(tx)`` in a transaction, re-running all of it when a concurrent writer won the race.

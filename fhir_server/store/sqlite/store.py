@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from fhir_server import metrics
 from fhir_server.fhir.outcome import BadRequest
 from fhir_server.fhir.search.ast import SearchPage, SearchQuery
 from fhir_server.fhir.search.index import IndexRows
 from fhir_server.store.base import HistoryPage, HistoryQuery, ResourceVersion
 from fhir_server.store.sqlite import index, search
+from fhir_server.store.sqlite.locking import begin_immediate
 from fhir_server.store.sqlite.rows import version_from_row
 from fhir_server.store.sqlite.schema import RESOURCE_DDL
 from fhir_server.store.sqlite.subscriptions import DDL as SUBSCRIPTION_DDL
@@ -122,6 +125,7 @@ class SQLiteStore:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._writer = _connect(self.path)
         self._writer.executescript(RESOURCE_DDL + index.INDEX_DDL + SUBSCRIPTION_DDL)
+        self._writer.execute("PRAGMA busy_timeout=0")  # other processes' write locks: see locking.py
         self._reader = _connect(self.path)
         self._reader.execute("PRAGMA query_only=ON")
 
@@ -143,11 +147,13 @@ class SQLiteStore:
             conn = self._writer
             if conn is None:
                 raise RuntimeError("store is not open")
-            conn.execute("BEGIN IMMEDIATE")
+            await begin_immediate(conn)
+            started = time.perf_counter()
             try:
                 yield SQLiteTransaction(conn)
             except BaseException:
                 conn.execute("ROLLBACK")
+                metrics.STORE_TRANSACTION_SECONDS.labels("sqlite", "rollback").observe(time.perf_counter() - started)
                 raise
             # The fsync of synchronous=FULL happens here, in a thread, so reads continue meanwhile. The commit
             # must not be abandoned half-way if the waiting task is cancelled (shutdown): the connection could be
@@ -162,6 +168,7 @@ class SQLiteStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            metrics.STORE_TRANSACTION_SECONDS.labels("sqlite", "commit").observe(time.perf_counter() - started)
 
     async def run_transaction(self, fn: Callable[[SQLiteTransaction], Awaitable[T]]) -> T:
         """One attempt is enough: the writer lock serialises SQLite transactions, so none can lose a race."""

@@ -1,0 +1,310 @@
+"""Mixed load and soak: 70 % reads and searches, 20 % transaction Bundles, 10 % ASCMI intake and ``$decide``.
+
+``python -m benchmarks.mixed [--seconds 600] [--clients 64] [--workers 2]`` starts ``fhir-server serve
+--workers N`` on a fresh SQLite directory, seeds it, and drives it from ``--clients`` concurrent clients; it
+prints p50/p99 per kind, errors (any 5xx, transport error or timeout is one), throughput and each worker's RSS
+after warm-up and at the end. ``tests/ops/test_load.py`` runs a short version in ``make test`` and the crash
+variant (kill -9 a worker, then the whole server, under this load).
+
+Why an asyncio httpx generator rather than locust: httpx is already what the tests use, so the test and the
+benchmark share one generator without a new dependency (locust brings gevent, whose monkey-patching does not
+mix with the pytest-asyncio process the short version runs in); one event loop holds 64 clients on a fraction of
+one core, leaving the machine's two cores to the server; and the generator records exactly what the crash check
+needs — which writes the server acknowledged — which a locust run would need custom hooks for. Latency is
+measured per request from send to full body, as a client sees it (coordinated omission: each client sends its
+next request only when the previous answered, as FHIR clients do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.stats import percentile
+
+CANONICAL = "https://ascmi.example.org/fhir"
+CIN = f"{CANONICAL}/sid/medi-cal-cin"
+NPI = "http://hl7.org/fhir/sid/us-npi"
+ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+TXN = "https://load.example.org/transaction"  # identifier system marking every entry of one load transaction
+MRN = "https://load.example.org/mrn"
+COLLECTOR = {"name": "Load Test Clinic", "identifiers": [{"system": NPI, "value": "1300000001"}],
+             "type": "provider", "coveredEntity": True}
+CATEGORIES = ["general-health", "mental-health", "substance-use-part2", "substance-use", "hiv", "sti",
+              "reproductive-health", "gender-affirming-care", "intimate-partner-violence", "social-services",
+              "developmental-services", "education"]
+ACKS = {"rightToRevoke": True, "redisclosureNotice": True, "noConditioning": True, "copyReceived": True}
+KINDS = {"read": 35, "search": 35, "transaction": 20, "intake": 4, "decide": 6}
+SEED_PATIENTS = 100
+
+
+def transaction_bundle(marker: str, rng: random.Random) -> dict[str, Any]:
+    """One Patient and three Observations about it, every entry carrying the transaction's marker."""
+    ident = {"system": TXN, "value": marker}
+    temp = f"urn:uuid:{uuid.uuid4()}"
+    entries: list[dict[str, Any]] = [{
+        "fullUrl": temp, "request": {"method": "POST", "url": "Patient"},
+        "resource": {"resourceType": "Patient", "identifier": [ident, {"system": MRN, "value": marker[:12]}],
+                     "name": [{"family": f"Loadfamily{rng.randrange(10_000)}", "given": ["Soak"]}],
+                     "gender": rng.choice(["female", "male", "other"]), "birthDate": "1970-01-01"}}]
+    for code in ("8867-4", "8480-6", "8462-4"):
+        entries.append({"request": {"method": "POST", "url": "Observation"}, "resource": {
+            "resourceType": "Observation", "status": "final", "identifier": [ident],
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+            "subject": {"reference": temp}, "valueQuantity": {"value": rng.randrange(40, 180), "unit": "1"}}})
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def form(cin: str, rng: random.Random) -> dict[str, Any]:
+    shared = rng.sample(CATEGORIES, rng.randint(1, len(CATEGORIES)))
+    return {
+        "formType": "AB133", "formVersion": "2025.1", "formId": f"LOAD-{cin}", "signedDate": "2026-01-15",
+        "individual": {"givenName": "Soak", "familyName": f"Member{cin}", "birthDate": "1980-05-05",
+                       "mediCalId": cin},
+        "collector": COLLECTOR, "recipients": {"allCarePartners": True}, "purposes": ["TREAT", "COC"],
+        "categories": {c: ("share" if c in shared else "do-not-share") for c in CATEGORIES},
+        "expiration": {"date": "2030-01-01"},
+        "signature": {"signer": "individual", "method": "electronic", "date": "2026-01-15"},
+        "acknowledgements": ACKS,
+    }
+
+
+def decide_parameters(cin: str, rng: random.Random) -> dict[str, Any]:
+    return {"resourceType": "Parameters", "parameter": [
+        {"name": "patient", "valueIdentifier": {"system": CIN, "value": cin}},
+        {"name": "recipient", "valueIdentifier": COLLECTOR["identifiers"][0]},  # type: ignore[index]
+        {"name": "purpose", "valueCoding": {"system": ACT_REASON, "code": rng.choice(["TREAT", "COC"])}}]}
+
+
+@dataclass
+class Acknowledged:
+    """What the server said it wrote (2xx), and what was sent without an answer (may or may not be there)."""
+
+    transactions: list[str] = field(default_factory=list)
+    unanswered_transactions: list[str] = field(default_factory=list)
+    intakes: list[tuple[str, str]] = field(default_factory=list)  # (cin, Consent reference)
+    decides: dict[str, int] = field(default_factory=dict)  # cin → acknowledged decisions
+
+
+@dataclass
+class Result:
+    seconds: float
+    latencies: dict[str, list[float]] = field(default_factory=dict)  # kind → ms
+    errors: list[str] = field(default_factory=list)
+    acked: Acknowledged = field(default_factory=Acknowledged)
+    rss_kb: dict[int, list[tuple[float, int]]] = field(default_factory=dict)  # pid → (t, kB)
+
+    def count(self) -> int:
+        return sum(len(v) for v in self.latencies.values())
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        return {k: {"n": len(v), "p50_ms": percentile(v, 50), "p99_ms": percentile(v, 99)}
+                for k, v in sorted(self.latencies.items()) if v}
+
+    def rss_growth(self, warmup: float) -> dict[int, float]:
+        """Per worker: RSS at the end over RSS at the end of warm-up, minus one (0.05 = +5 %)."""
+        out = {}
+        for pid, samples in self.rss_kb.items():
+            after = [kb for t, kb in samples if t >= warmup]
+            if len(after) >= 2:
+                out[pid] = after[-1] / after[0] - 1
+        return out
+
+
+def rss_kb(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+class Load:
+    """The generator: ``clients`` tasks, each sending its next request when the last one answered."""
+
+    def __init__(self, base: str, clients: int = 64, seed: int = 7) -> None:
+        self.base = base
+        self.clients = clients
+        self.rng = random.Random(seed)
+        self.patients: list[str] = []
+        self.cins: list[str] = []
+        self.result = Result(0.0)
+        self.stopping = False
+        self._kinds = list(KINDS)
+        self._weights = list(KINDS.values())
+
+    async def seed(self, http: httpx.AsyncClient) -> None:
+        """Targets for reads and decisions: patients with observations, and a few filed forms."""
+        for _ in range(SEED_PATIENTS // 10):
+            for _ in range(10):
+                marker = uuid.uuid4().hex
+                r = await http.post(f"{self.base}", json=transaction_bundle(marker, self.rng))
+                r.raise_for_status()
+                self.patients.append(r.json()["entry"][0]["response"]["location"].split("/")[1])
+        for _ in range(5):
+            cin = self._new_cin()
+            r = await http.post(f"{self.base.removesuffix('/fhir')}/ascmi/forms", json=form(cin, self.rng))
+            r.raise_for_status()
+            self.cins.append(cin)
+
+    def _new_cin(self) -> str:
+        return f"{self.rng.randrange(10**8):08d}{self.rng.choice('ABCDEFGHJK')}"
+
+    async def _one(self, http: httpx.AsyncClient, kind: str) -> None:
+        rng, base, acked = self.rng, self.base, self.result.acked
+        marker = cin = ""
+        try:
+            if kind == "read":
+                r = await http.get(f"{base}/Patient/{rng.choice(self.patients)}")
+            elif kind == "search":
+                pid = rng.choice(self.patients)
+                url = rng.choice([f"{base}/Observation?subject=Patient/{pid}",
+                                  f"{base}/Patient?family=Loadfamily{rng.randrange(10_000)}",
+                                  f"{base}/Consent?patient:identifier={CIN}|{rng.choice(self.cins)}&status=active",
+                                  f"{base}/Observation?code=http://loinc.org|8867-4&_count=10"])
+                r = await http.get(url)
+            elif kind == "transaction":
+                marker = uuid.uuid4().hex
+                acked.unanswered_transactions.append(marker)
+                r = await http.post(base, json=transaction_bundle(marker, rng))
+            elif kind == "intake":
+                cin = self._new_cin()
+                r = await http.post(f"{base.removesuffix('/fhir')}/ascmi/forms", json=form(cin, rng))
+            else:
+                cin = rng.choice(self.cins)
+                r = await http.post(f"{base}/Consent/$decide", json=decide_parameters(cin, rng))
+        except httpx.HTTPError as e:
+            self.result.errors.append(f"{kind}: {type(e).__name__}")
+            return
+        if r.status_code >= 400:
+            self.result.errors.append(f"{kind}: HTTP {r.status_code} {r.text[:200]}")
+            return
+        if kind == "transaction":
+            acked.unanswered_transactions.remove(marker)
+            acked.transactions.append(marker)
+        elif kind == "intake":
+            acked.intakes.append((cin, r.headers["location"].split("/_history")[0].split("/fhir/")[-1]))
+            self.cins.append(cin)
+        elif kind == "decide":
+            acked.decides[cin] = acked.decides.get(cin, 0) + 1
+
+    async def _client(self, http: httpx.AsyncClient, deadline: float) -> None:
+        while not self.stopping and time.monotonic() < deadline:
+            kind = self.rng.choices(self._kinds, self._weights)[0]
+            t0 = time.perf_counter()
+            await self._one(http, kind)
+            self.result.latencies.setdefault(kind, []).append((time.perf_counter() - t0) * 1000)
+
+    async def _sample_rss(self, pids: Callable[[], list[int]], started: float, deadline: float) -> None:
+        while not self.stopping and time.monotonic() < deadline:
+            for pid in pids():
+                kb = rss_kb(pid)
+                if kb is not None:
+                    self.result.rss_kb.setdefault(pid, []).append((time.monotonic() - started, kb))
+            await asyncio.sleep(2)
+
+    async def run(self, seconds: float, pids: Callable[[], list[int]] = list, seed: bool = True,
+                  timeout: float = 30) -> Result:
+        limits = httpx.Limits(max_connections=self.clients, max_keepalive_connections=self.clients)
+        async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
+            if seed:
+                await self.seed(http)
+            started = time.monotonic()
+            deadline = started + seconds
+            await asyncio.gather(self._sample_rss(pids, started, deadline),
+                                 *(self._client(http, deadline) for _ in range(self.clients)))
+            self.result.seconds = time.monotonic() - started
+        return self.result
+
+
+def verify(base: str, acked: Acknowledged) -> list[str]:
+    """What the store must show after any stop or crash: every acknowledged write whole, no partial
+    transaction, every acknowledged intake with its Consent and Provenance. Returns the problems found."""
+    problems = []
+    with httpx.Client(base_url=base, timeout=60) as http:
+        def count(url: str) -> int:
+            r = http.get(url + "&_summary=count")
+            r.raise_for_status()
+            return int(r.json()["total"])
+
+        for marker in acked.transactions:
+            found = (count(f"/Patient?identifier={TXN}|{marker}"), count(f"/Observation?identifier={TXN}|{marker}"))
+            if found != (1, 3):
+                problems.append(f"acknowledged transaction {marker}: found {found} of (1, 3)")
+        for marker in acked.unanswered_transactions:
+            found = (count(f"/Patient?identifier={TXN}|{marker}"), count(f"/Observation?identifier={TXN}|{marker}"))
+            if found not in ((0, 0), (1, 3)):
+                problems.append(f"unanswered transaction {marker} is partial: {found}")
+        for cin, consent in acked.intakes:
+            r = http.get(f"/{consent}")
+            if r.status_code != 200:
+                problems.append(f"acknowledged intake {cin}: {consent} answers {r.status_code}")
+                continue
+            if count(f"/Provenance?target={consent}") < 1:
+                problems.append(f"acknowledged intake {cin}: no Provenance targets {consent}")
+    return problems
+
+
+def decision_audits(base: str, acked: Acknowledged) -> tuple[int, int]:
+    """(acknowledged decisions, decision AuditEvents found) over the patients decided about."""
+    found = 0
+    with httpx.Client(base_url=base, timeout=60) as http:
+        for cin in acked.decides:
+            r = http.get(f"/Patient?identifier={CIN}|{cin}")
+            r.raise_for_status()
+            for entry in r.json().get("entry") or []:
+                audits = http.get(f"/AuditEvent?patient=Patient/{entry['resource']['id']}&_summary=count")
+                audits.raise_for_status()
+                found += int(audits.json()["total"])
+    return sum(acked.decides.values()), found
+
+
+def report(result: Result, warmup: float) -> str:
+    lines = [f"{result.count()} requests in {result.seconds:.0f} s ({result.count() / max(result.seconds, 1):.0f}/s),"
+             f" {len(result.errors)} errors"]
+    for kind, s in result.summary().items():
+        lines.append(f"  {kind:<12} n={int(s['n']):>7}  p50={s['p50_ms']:8.1f} ms  p99={s['p99_ms']:8.1f} ms")
+    for pid, growth in result.rss_growth(warmup).items():
+        samples = [kb for t, kb in result.rss_kb[pid] if t >= warmup]
+        lines.append(f"  worker {pid}: RSS {samples[0] / 1024:.0f} → {samples[-1] / 1024:.0f} MB after warm-up"
+                     f" ({growth * 100:+.1f} %)")
+    for error in result.errors[:10]:
+        lines.append(f"  error: {error}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tests.ops.server import running  # the same server harness as the tests
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=600)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--warmup", type=float, default=60)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        with running(Path(tmp) / "data", Path(tmp) / "server.log", workers=args.workers,
+                     env={"FHIR_LOG_LEVEL": "warning"}) as server:
+            load = Load(server.base, args.clients)
+            result = asyncio.run(load.run(args.seconds, server.worker_pids))
+            print(report(result, args.warmup))
+            problems = verify(server.base, result.acked)
+            print(f"verification: {len(problems)} problems", *problems[:10], sep="\n  ")
+    return 1 if result.errors or problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
