@@ -77,7 +77,7 @@ async def labeller(tx: Transaction) -> sls.Labeller:
     page = await tx.search(SearchQuery("ValueSet", ids=VALUE_SET_IDS, count=len(VALUE_SET_IDS) + 1,
                                        total="none"))
     versions = sorted(page.matches, key=lambda v: v.id)
-    key = tuple((v.id, v.version_id) for v in versions)
+    key = tuple((v.id, v.version_id, v.last_updated) for v in versions)  # unique across stores in a process
     found = _compiled.get(key)
     if found is None:
         bodies = [jsonio.loads(v.body) for v in versions if v.body is not None]

@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from fhir_server.app import create_app
 from fhir_server.repository import labels
 from fhir_server.repository import resources as repo
 from fhir_server.security.caller import Caller
+from fhir_server.settings import Settings
+from tests.conftest import STORE, make_store
 from tests.labels.conftest import Labelled
 from tests.labels.support import ACT, CANONICAL, ICD, LOINC, PATIENT, RX, cc, codes_of, organization, post, put
 
@@ -99,3 +104,28 @@ async def test_an_organization_becoming_a_part2_program_in_the_same_transaction_
     response = await client.post("/fhir", json=bundle, headers={"Prefer": "return=representation"})
     assert response.status_code == 200, response.text
     assert [codes_of(e["resource"]) for e in response.json()["entry"]] == [set(), set(), {PART2}]
+
+
+async def test_a_request_whose_caller_acts_for_a_part2_program_writes_part2_records(
+        settings: Settings, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Over HTTP: the authentication edge puts the caller on ``request.state`` (the ASGI scope's state, as
+    ``api/authentication.py`` does); emulated here by the outermost ASGI layer, so the write path must find it."""
+    program = Caller("program-client", organization="Organization/p2", scopes={"*": "cruds"})
+    store = make_store(STORE, tmp_path, request)
+    app = create_app(settings, store)
+
+    async def as_program(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/fhir/Observation"):
+            scope.setdefault("state", {})["caller"] = program
+        await app(scope, receive, send)
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=as_program)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            await programs(client)
+            response = await client.post("/fhir/Observation", json=observation())
+            assert response.status_code == 201, response.text
+            assert codes_of(response.json()) == {PART2}
+            as_admin = await post(client, {"resourceType": "Condition", "subject": PATIENT,
+                                           "code": cc(ICD, "J06.9")})
+            assert codes_of(as_admin) == set()
