@@ -154,7 +154,7 @@ class ExportRunner:
         if req.level == "system":
             return sources.system_level(req, self.jobs, self.store, until)
         patients = await self._patients(req, job)
-        return sources.compartment_level(req, patients, self.store, until)
+        return sources.compartment_level(req, patients, self.jobs, self.store, until)
 
     async def _patients(self, req: ExportRequest, job: ExportJob) -> list[str]:
         """The export's patients: a Group's active Patient members, or every Patient; ``patient`` narrows."""

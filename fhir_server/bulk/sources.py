@@ -82,7 +82,16 @@ def _chunks(ids: list[str]) -> Iterator[list[str]]:
         yield ids[start:start + PATIENTS_PER_QUERY]
 
 
-async def compartment_level(req: ExportRequest, patients: list[str], store: Store, until: str) -> Batches:
+async def _any(jobs: ExportJobs, rtype: str, since: str | None, until: str) -> bool:
+    """Does the store hold any resource of ``rtype`` in the window? (Skips dozens of empty compartment types.)"""
+    async for batch in jobs.scan(rtype, since, until, 1):
+        if batch:
+            return True
+    return False
+
+
+async def compartment_level(req: ExportRequest, patients: list[str], jobs: ExportJobs, store: Store,
+                            until: str) -> Batches:
     """Resources in the compartments of ``patients`` (ids), type by type.
 
     A resource in several compartments (an Observation whose subject and performer are two patients of the
@@ -91,6 +100,8 @@ async def compartment_level(req: ExportRequest, patients: list[str], store: Stor
     """
     bounds = _bounds(req.since, until)
     for rtype in req.types:
+        if not patients or not await _any(jobs, rtype, req.since, until):
+            continue
         filters = req.type_filters.get(rtype) or [[]]
         if rtype == "Patient":
             for ids in _chunks(patients):
