@@ -164,8 +164,10 @@ class DeliveryWorker:
         now = time.time()
         return {"last_sent": now, "heartbeat_at": now + spec.heartbeat if spec.heartbeat else None}
 
-    async def _failed(self, s: SubscriptionState, attempt: Attempt, what: str) -> dict[str, Any]:
-        attempts = s.attempts + 1
+    async def _failed(self, s: SubscriptionState, attempt: Attempt, what: str, before: int | None = None
+                      ) -> dict[str, Any]:
+        """``before``: failed attempts of this delivery so far (default: as claimed)."""
+        attempts = (s.attempts if before is None else before) + 1
         if attempts >= self.settings.subscription_max_attempts:
             reason = f"{what} failed {attempts} times; last: {attempt.reason}"
             await self.service.set_status(s, "error", reason)
@@ -191,6 +193,7 @@ class DeliveryWorker:
         if owner is None:  # the owner's client is disabled: nothing goes out, nothing is lost
             return {"retry_at": time.time() + 30}
         group = spec.max_count if s.kind == "topic" else 1
+        failures = s.attempts  # of the first undelivered event; 0 once it went out
         for _ in range(BATCHES_PER_CLAIM):
             events = await self.subs.events(s.id, delivered + 1, s.last_number, group)
             if not events:
@@ -198,9 +201,9 @@ class DeliveryWorker:
             visible = await self.service.disclose(owner, events)
             attempt = Attempt(True) if not visible else await self._send_events(s, spec, visible)
             if not attempt.ok:
-                changes = await self._failed(s, attempt, f"delivery of event {events[0].number}")
+                changes = await self._failed(s, attempt, f"delivery of event {events[0].number}", failures)
                 return {"delivered": delivered, **changes}
-            delivered = events[-1].number
+            delivered, failures = events[-1].number, 0
             if not await self.subs.renew(s.id, self.id, time.time() + self._lease(spec.timeout)):
                 break
         if delivered % 100 == 0 or delivered - s.delivered >= 100:

@@ -1,15 +1,20 @@
 """Subscription state, matching keys and the event outbox in MongoDB (see :mod:`fhir_server.store.subscriptions`).
 
 ``sub_state`` holds one document per subscription (its matching ``keys`` as a multikey-indexed array);
-``sub_event`` one document per event with a unique index on (subscription, number). Events are appended with
-the write's session, inside its multi-document transaction. Numbers come from ``$inc`` on the subscription's
-document in that transaction: two concurrent writes matching the same subscription conflict, and the loser is
-re-run (``run_transaction``) or answered 412 (``transaction``), like any other write conflict. Leases are
+``sub_event`` one document per numbered event with a unique index on (subscription, number).
+
+A write appends its events to ``sub_pending`` with the write's session, inside its multi-document transaction,
+and touches nothing else: numbering there (``$inc`` on the subscription's document) would make every two
+concurrent writes that match the same subscription conflict. Numbers are given when a worker claims work
+(:meth:`MongoSubscriptions.claim`): one transaction per subscription moves its pending events, in write order,
+to ``sub_event`` with the next numbers (``$inc``); two workers doing it at once conflict and the loser finds
+nothing left, and the unique (subscription, number) index makes a double number impossible. Leases are
 single-document ``find_one_and_update`` calls, atomic without a transaction.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
@@ -21,6 +26,8 @@ from fhir_server.store.subscriptions import Candidate, EventRow, SubscriptionSta
 
 STATES = "sub_state"
 EVENTS = "sub_event"
+PENDING = "sub_pending"
+_WRITE_ORDER = [("at", ASCENDING), ("rtype", ASCENDING), ("rid", ASCENDING), ("vid", ASCENDING)]
 _STATE_FIELDS = set(SubscriptionState.__slots__)  # type: ignore[attr-defined]
 _CHANGEABLE = _STATE_FIELDS - {"id", "kind", "channel", "owner", "spec", "last_number", "keys"}
 
@@ -60,8 +67,13 @@ class MongoSubscriptions:
     def event_collection(self) -> Any:
         return self.store.db[EVENTS]
 
+    @property
+    def pending(self) -> Any:
+        return self.store.db[PENDING]
+
     async def open(self) -> None:
         try:
+            await self.pending.create_indexes([IndexModel([("sub", ASCENDING), ("at", ASCENDING)], name="sub_at")])
             await self.states.create_indexes([IndexModel([("keys", ASCENDING)], name="keys"),
                                               IndexModel([("ws_token", ASCENDING)], name="ws_token"),
                                               IndexModel([("lease_until", ASCENDING)], name="lease_until")])
@@ -79,19 +91,40 @@ class MongoSubscriptions:
         return [Candidate(d["_id"], d["spec"]) for d in docs]
 
     async def append(self, tx: Transaction, subscription_ids: list[str], event: EventRow) -> None:
-        s = _session(tx)
+        docs = [{"sub": sub_id, "rtype": event.resource_type, "rid": event.id, "vid": event.version_id,
+                 "interaction": event.interaction, "at": event.at} for sub_id in subscription_ids]
         try:
-            for sub_id in subscription_ids:
-                doc = await self.states.find_one_and_update(
-                    {"_id": sub_id}, {"$inc": {"last_number": 1}}, projection={"last_number": 1},
-                    return_document=ReturnDocument.AFTER, session=s)
-                if doc is None:
-                    continue
-                await self.event_collection.insert_one(
-                    {"sub": sub_id, "n": doc["last_number"], "rtype": event.resource_type, "rid": event.id,
-                     "vid": event.version_id, "interaction": event.interaction, "at": event.at}, session=s)
+            await self.pending.insert_many(docs, session=_session(tx))
         except DRIVER_ERRORS as e:
             raise translate(e, "recording subscription events") from e
+
+    async def _sequence(self) -> None:
+        """Number the pending events of every subscription that has some (see the module docstring)."""
+        try:
+            found = await self.pending.find({}, {"sub": 1}, limit=5000).to_list(None)
+        except DRIVER_ERRORS as e:
+            raise translate(e, "reading pending subscription events") from e
+        for sub_id in dict.fromkeys(d["sub"] for d in found):
+            await self.store.run_transaction(functools.partial(self._number, sub_id=sub_id))
+
+    async def _number(self, tx: Transaction, *, sub_id: str) -> None:
+        s = _session(tx)
+        try:
+            docs = await self.pending.find({"sub": sub_id}, sort=_WRITE_ORDER, limit=1000,
+                                           session=s).to_list(None)
+            if not docs:
+                return
+            state = await self.states.find_one_and_update(
+                {"_id": sub_id}, {"$inc": {"last_number": len(docs)}}, projection={"last_number": 1},
+                return_document=ReturnDocument.AFTER, session=s)
+            if state is not None:
+                first = state["last_number"] - len(docs) + 1
+                await self.event_collection.insert_many(
+                    [{k: v for k, v in d.items() if k != "_id"} | {"n": first + i} for i, d in enumerate(docs)],
+                    session=s)
+            await self.pending.delete_many({"_id": {"$in": [d["_id"] for d in docs]}}, session=s)
+        except DRIVER_ERRORS as e:
+            raise translate(e, f"numbering events of Subscription/{sub_id}") from e
 
     async def register(self, tx: Transaction, state: SubscriptionState) -> None:
         definition = {"kind": state.kind, "channel": state.channel, "status": state.status, "owner": state.owner,
@@ -110,6 +143,7 @@ class MongoSubscriptions:
         try:
             await self.states.delete_one({"_id": id}, session=s)
             await self.event_collection.delete_many({"sub": id}, session=s)
+            await self.pending.delete_many({"sub": id}, session=s)
         except DRIVER_ERRORS as e:
             raise translate(e, f"unregistering Subscription/{id}") from e
 
@@ -122,6 +156,7 @@ class MongoSubscriptions:
 
     async def claim(self, worker: str, now: float, lease_seconds: float, limit: int, exclude: list[str],
                     websocket_ids: list[str]) -> list[SubscriptionState]:
+        await self._sequence()
         filt = _due(now)
         filt["_id"] = {"$nin": exclude}
         filt["$and"] = [{"$or": [{"channel": {"$ne": "websocket"}}, {"_id": {"$in": websocket_ids}}]}]
