@@ -48,6 +48,43 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup(args: argparse.Namespace) -> int:
+    """SQLite: a consistent copy while the server runs (``store/sqlite/backup.py``). MongoDB: its own tools."""
+    from fhir_server.store.sqlite.backup import BackupError, backup
+
+    settings = _settings(args)
+    if settings.mongodb_uri:
+        print("MongoDB stores are backed up with mongodump --oplog (or a managed snapshot) and restored with "
+              "mongorestore --oplogReplay: see docs/deploy.md", file=sys.stderr)
+        return 2
+    try:
+        size = backup(settings.sqlite_path, Path(args.dest))
+    except (BackupError, OSError) as e:
+        print(f"backup failed: {e}", file=sys.stderr)
+        return 1
+    print(f"backed up {settings.sqlite_path} to {args.dest} ({size} bytes)", file=sys.stderr)
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from fhir_server.store.sqlite.backup import BackupError, restore
+
+    settings = _settings(args)
+    if settings.mongodb_uri:
+        print("MongoDB stores are restored with mongorestore: see docs/deploy.md", file=sys.stderr)
+        return 2
+    if settings.sqlite_path.exists() and not args.force:
+        print(f"{settings.sqlite_path} exists: stop the server and pass --force to replace it", file=sys.stderr)
+        return 1
+    try:
+        restore(Path(args.source), settings.sqlite_path)
+    except (BackupError, OSError) as e:
+        print(f"restore failed: {e}", file=sys.stderr)
+        return 1
+    print(f"restored {args.source} into {settings.sqlite_path}", file=sys.stderr)
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from fhir_server.repository import ndjson
 
@@ -166,6 +203,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=int(os.environ.get("FHIR_WORKERS", "1")),
                        help="server processes sharing the port (default 1; see docs/deploy.md)")
     serve.set_defaults(func=_serve)
+
+    bak = sub.add_parser("backup", help="copy the SQLite store to DEST while the server runs (consistent)")
+    bak.add_argument("--data-dir", default=None)
+    bak.add_argument("dest", help="file to write (replaced atomically when the copy is complete and checked)")
+    bak.set_defaults(func=_backup)
+
+    res = sub.add_parser("restore", help="replace the SQLite store with a backup (stop the server first)")
+    res.add_argument("--data-dir", default=None)
+    res.add_argument("--force", action="store_true", help="replace an existing store")
+    res.add_argument("source", help="a file written by `fhir-server backup`")
+    res.set_defaults(func=_restore)
 
     exp = sub.add_parser("export", help="write every current resource as NDJSON (to move between stores)")
     exp.add_argument("--data-dir", default=None)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from fhir_server import metrics
 from fhir_server.consent.clock import now_date
 from fhir_server.consent.compartment import patients_of, references
 from fhir_server.consent.decide import decide
@@ -282,9 +283,11 @@ class Gate:
         found = self._decisions.get(key)
         if found is not None:
             self.hits += 1
+            metrics.decision_cache(hit=True)
             self._decisions.move_to_end(key)
             return found
         self.misses += 1
+        metrics.decision_cache(hit=False)
         request = DecisionRequest(patient=(Identifier(None, person.id),),
                                   recipient=recipient.facts.identifiers, purpose=Coding(None, purpose),
                                   labels=labels, time=day)

@@ -23,10 +23,12 @@ import functools
 import logging
 import random
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from uuid import uuid4
 
+from fhir_server import metrics
 from fhir_server.store.subscriptions import EventRow, SubscriptionState
 from fhir_server.subscriptions import notify
 from fhir_server.subscriptions.channels import Attempt
@@ -43,6 +45,14 @@ HOT_SECONDS = 0.3  # after a local write, poll quickly: its commit may still be 
 HOT_INTERVAL = 0.005
 RETAIN_EVENTS = 1000
 RETAIN_SECONDS = 7 * 24 * 3600
+
+
+def _seconds_since(instant: str) -> float:
+    """Seconds from a FHIR instant (the event's lastUpdated) to now; 0 if it cannot be read."""
+    try:
+        return max(0.0, time.time() - datetime.fromisoformat(instant.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return 0.0
 
 
 def backoff(attempts: int, base: float) -> float:
@@ -204,6 +214,8 @@ class DeliveryWorker:
                 changes = await self._failed(s, attempt, f"delivery of event {events[0].number}", failures)
                 return {"delivered": delivered, **changes}
             delivered, failures = events[-1].number, 0
+            if visible:
+                metrics.set_subscription_delivery_lag(_seconds_since(events[-1].at))
             if not await self.subs.renew(s.id, self.id, time.time() + self._lease(spec.timeout)):
                 break
         if delivered % 100 == 0 or delivered - s.delivered >= 100:
