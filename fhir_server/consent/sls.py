@@ -220,7 +220,12 @@ def merge(resource: dict[str, Any], added: Iterable[Coding]) -> dict[str, Any]:
     meta = resource.get("meta")
     security = meta.get("security") if isinstance(meta, dict) else None
     present = {(s.get("system"), s.get("code")) for s in security or () if isinstance(s, dict)}
-    new = [dict(lab) for lab in added if (lab.get("system"), lab.get("code")) not in present]
+    new = []
+    for lab in added:
+        key = (lab.get("system"), lab.get("code"))
+        if key not in present:
+            present.add(key)
+            new.append(dict(lab))
     if not new:
         return resource
     merged_meta = dict(meta) if isinstance(meta, dict) else {}

@@ -186,9 +186,24 @@ async def _inherited(tx: Transaction, state: _TxState, resource: dict[str, Any])
     return out
 
 
-async def apply(tx: Transaction, resource: dict[str, Any], caller: Caller | None = None) -> dict[str, Any]:
+async def _kept(tx: Transaction, resource: dict[str, Any], replaces: str | None,
+                caller: Caller | None) -> list[sls.Coding]:
+    """A Care Partner may add labels, never remove them (ACCESS.md §B, writes): the labels of the version an
+    update replaces stay. Administrators and the server's own work may remove labels."""
+    if replaces is None or caller is None or caller.is_administrator:
+        return []
+    previous = await _body(tx, str(resource.get("resourceType")), replaces)
+    security = (previous.get("meta") or {}).get("security") if previous else None
+    return [s for s in security or () if isinstance(s, dict)]
+
+
+async def apply(tx: Transaction, resource: dict[str, Any], caller: Caller | None = None, *,
+                replaces: str | None = None) -> dict[str, Any]:
     """The resource as it should be stored: its labels plus the ones its codes, its diagnoses and its source
-    imply. ``caller`` defaults to the current request's caller (:data:`WRITER`)."""
+    imply, and — when a Care Partner updates resource ``replaces`` — the labels the current version carries.
+    ``caller`` defaults to the current request's caller (:data:`WRITER`)."""
+    writer = caller if caller is not None else current_writer()
+    kept = await _kept(tx, resource, replaces, writer)
     rtype = resource.get("resourceType")
     if rtype not in LABELLED_TYPES:
         if rtype == "ValueSet" and resource.get("id") in _VALUE_SET_ID_SET:
@@ -197,10 +212,10 @@ async def apply(tx: Transaction, resource: dict[str, Any], caller: Caller | None
             state = _states.get(tx)
             if state is not None:
                 state.part2.pop(str(resource.get("id")), None)
-        return resource
+        return sls.merge(resource, kept) if kept else resource
     state = await _state(tx)
-    added = list(state.labeller.labels(resource))
+    added = [*kept, *state.labeller.labels(resource)]
     added.extend(await _inherited(tx, state, resource))
-    if await part2_source(tx, resource, caller if caller is not None else current_writer()):
+    if await part2_source(tx, resource, writer):
         added.append(sls.PART2)
     return sls.merge(resource, added) if added else resource

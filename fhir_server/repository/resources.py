@@ -83,7 +83,8 @@ async def check_references(tx: Transaction, resource: dict[str, Any], base_url: 
 
 async def _put(tx: Transaction, resource: dict[str, Any], id: str, version_id: int, method: str,
                ) -> tuple[ResourceVersion, dict[str, Any]]:
-    resource = await labels.apply(tx, resource)  # ACCESS.md §C: before index extraction, on every write path
+    # ACCESS.md §C: labels before index extraction, on every write path
+    resource = await labels.apply(tx, resource, replaces=id if version_id > 1 else None)
     stamped = stamp(resource, id, version_id, instant.now())
     version = ResourceVersion(stamped["resourceType"], id, version_id, stamped["meta"]["lastUpdated"], False,
                               jsonio.dumps(stamped), method)

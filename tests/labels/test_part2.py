@@ -16,7 +16,20 @@ from fhir_server.security.caller import Caller
 from fhir_server.settings import Settings
 from tests.conftest import STORE, make_store
 from tests.labels.conftest import Labelled
-from tests.labels.support import ACT, CANONICAL, ICD, LOINC, PATIENT, RX, cc, codes_of, organization, post, put
+from tests.labels.support import (
+    ACT,
+    CANONICAL,
+    ICD,
+    LOINC,
+    PATIENT,
+    RX,
+    cc,
+    codes_of,
+    labels_of,
+    organization,
+    post,
+    put,
+)
 
 PART2 = "42CFRPart2"
 
@@ -129,3 +142,29 @@ async def test_a_request_whose_caller_acts_for_a_part2_program_writes_part2_reco
             as_admin = await post(client, {"resourceType": "Condition", "subject": PATIENT,
                                            "code": cc(ICD, "J06.9")})
             assert codes_of(as_admin) == set()
+
+
+async def test_a_care_partner_update_keeps_the_labels_an_administrator_may_remove(labelled: Labelled) -> None:
+    """ACCESS.md §B: on update, a Care Partner may add labels, never remove them."""
+    clinic = Caller("clinic-client", organization="Organization/clinic", scopes={"*": "cruds"})
+    sent = [{"system": ACT, "code": PART2}, {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
+                                           "code": "R"}]
+    await put(labelled.client, {"resourceType": "Condition", "id": "k", "subject": PATIENT, "code": cc(ICD, "B20"),
+                                "meta": {"security": sent}})
+    plain = {"resourceType": "Condition", "id": "k", "subject": PATIENT, "code": cc(ICD, "J06.9")}
+    async with labelled.store.transaction() as tx:
+        token = labels.WRITER.set(lambda: clinic)
+        try:
+            by_partner = await repo.update(tx, "Condition", "k", plain, check_refs=False)
+            added = await repo.update(tx, "Condition", "k", {**plain, "code": cc(ICD, "F20.9")}, check_refs=False)
+        finally:
+            labels.WRITER.reset(token)
+    assert by_partner.resource is not None and all_codes(by_partner.resource) == {PART2, "R", "HIV"}
+    assert added.resource is not None and all_codes(added.resource) == {PART2, "R", "HIV", "MH", "BH", "PSY"}
+    assert len(labels_of(added.resource)) == 6  # no duplicates between kept and inferred labels
+    by_admin = await put(labelled.client, plain)  # FHIR_AUTH=off: an administrator
+    assert all_codes(by_admin) == set()
+
+
+def all_codes(resource: dict[str, Any]) -> set[str]:
+    return {code for _, code in labels_of(resource)}
