@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_server.api import ascmi, consent, errors, export, observability, routes
+from fhir_server.api import ascmi, confidential, consent, errors, export, observability, routes
 from fhir_server.api import subscriptions as subscription_api
 from fhir_server.api.context import Server
 from fhir_server.api.writer import WriterContext
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(subscription_api.router())  # ahead of the generic routes: POST/PUT Subscription
     app.include_router(routes.router())
     app.include_router(ascmi.router())
+    app.include_router(confidential.router())
     app.include_router(consent.cds_router())
 
     async def health(_: Request) -> Response:

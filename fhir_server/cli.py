@@ -155,11 +155,12 @@ def _ascmi_import(args: argparse.Namespace) -> int:
 
 
 def _ascmi_render(args: argparse.Namespace) -> int:
-    """The plain-language text of what a form will record."""
+    """The plain-language text of what a form (or a confidential communications request) will record."""
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
     from fhir_server.ascmi import files, render, schema
+    from fhir_server.ascmi.confidential import cli as confidential_cli
     from fhir_server.ascmi.terminology import load_terminology
     from fhir_server.fhir.outcome import FHIRError
 
@@ -168,6 +169,8 @@ def _ascmi_render(args: argparse.Namespace) -> int:
     today = datetime.now(ZoneInfo(settings.timezone)).date()
     try:
         form = files.load(args.form)
+        if confidential_cli.is_request(form):
+            return confidential_cli.render(args.form, form, settings, today)
         schema.check_form(form, terminology=terminology, today=today)
     except (OSError, ValueError) as exc:
         print(f"{args.form}: cannot read: {exc}", file=sys.stderr)
@@ -242,9 +245,13 @@ def build_parser() -> argparse.ArgumentParser:
     ascmi_imp.add_argument("--data-dir", default=None)
     ascmi_imp.add_argument("files", nargs="+")
     ascmi_imp.set_defaults(func=_ascmi_import)
-    ascmi_render = ascmi_sub.add_parser("render", help="print what a form records, in plain language")
+    ascmi_render = ascmi_sub.add_parser("render", help="print what a form (or a confidential communications "
+                                                      "request) records, in plain language")
     ascmi_render.add_argument("form")
     ascmi_render.set_defaults(func=_ascmi_render)
+    from fhir_server.ascmi.confidential import cli as confidential_cli
+
+    confidential_cli.add_commands(ascmi_sub, _on_store)
     return parser
 
 

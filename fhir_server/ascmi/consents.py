@@ -13,13 +13,14 @@ from fhir_server.ascmi.terminology import Terminology
 
 def form_type(consent: Mapping[str, Any], terminology: Terminology) -> str | None:
     """``AB133`` / ``NON-AB133`` / ``REVOCATION`` from the policyRule (or category), None if not an ASCMI
-    Consent."""
+    Consent that records sharing choices (a confidential communications request is not one: ASCMI.md §6)."""
     system = terminology.canonical.codesystem("ascmi-form")
     concepts = [consent.get("policyRule") or {}, *consent.get("category", [])]
     for concept in concepts:
         for coding in concept.get("coding", []):
             if coding.get("system") == system:
-                return str(coding.get("code"))
+                code = str(coding.get("code"))
+                return None if code in terminology.non_sharing_forms else code
     return None
 
 

@@ -79,6 +79,16 @@ def check_revocation(revocation: Any, *, terminology: Terminology, today: date) 
         raise FHIRError.from_issues(422, issues)
 
 
+def schema_issues(validator: Draft202012Validator, instance: Any) -> list[Issue]:
+    """Issues of a JSON Schema validation, each at the JSONPath of the offending field (for other intakes)."""
+    return _schema_issues(validator, instance)
+
+
+def semantic_issues(reported: list[Issue], more: list[Issue]) -> list[Issue]:
+    """``more`` minus those about fields already reported, all de-duplicated: one complaint per field."""
+    return _unique(reported + _not_reported(reported, more))
+
+
 def _not_reported(reported: list[Issue], more: list[Issue]) -> list[Issue]:
     """Semantic issues about fields the schema has not already rejected (one complaint per field)."""
     seen = {e for i in reported for e in i.expression}

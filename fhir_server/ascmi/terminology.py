@@ -61,6 +61,9 @@ class Terminology:
     signature_methods: Mapping[str, Coding]
     form_schema: Mapping[str, Any]
     revocation_schema: Mapping[str, Any]
+    #: ascmi-form codes whose ``authorizes-sharing`` property is false (a confidential communications request):
+    #: their Consents record no sharing choice and never govern a decision.
+    non_sharing_forms: frozenset[str] = frozenset()
 
     @property
     def base(self) -> str:
@@ -152,6 +155,7 @@ def load_terminology(canonical_base: str = DEFAULT_BASE, root: Path | None = Non
     relationships = {code: (*rel_map.get(code, ()), local) for code, local in _codings(rel_cs).items()}
     types = _codings(_read(root, "profiles/CodeSystem-care-partner-type.json", base))
     events = _codings(_read(root, "profiles/CodeSystem-ascmi-expiration-event.json", base))
+    form_cs = _read(root, "profiles/CodeSystem-ascmi-form.json", base)
     enums = {
         "categoryCode": list(categories),
         "purposeCode": list(purposes),
@@ -164,12 +168,13 @@ def load_terminology(canonical_base: str = DEFAULT_BASE, root: Path | None = Non
         categories=categories,
         purposes=purposes,
         care_partner_types=types,
-        form_types=_codings(_read(root, "profiles/CodeSystem-ascmi-form.json", base)),
+        form_types=_codings(form_cs),
         expiration_events=events,
         relationships=relationships,
         signature_methods=_codings(_read(root, "profiles/CodeSystem-ascmi-signature-method.json", base)),
         form_schema=_inject(_read(root, "profiles/ascmi-form.schema.json", base), enums),
         revocation_schema=_read(root, "profiles/ascmi-revocation.schema.json", base),
+        non_sharing_forms=frozenset(c["code"] for c in _concepts(form_cs) if _prop(c, "authorizes-sharing") is False),
     )
 
 

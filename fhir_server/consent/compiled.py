@@ -123,7 +123,7 @@ def _form_type(resource: dict[str, Any], tables: Tables) -> str | None:
     for concept in concepts:
         for c in _codings(concept):
             if c.get("system") == tables.form_system and c.get("code"):
-                return str(c["code"])
+                return None if c["code"] in tables.non_sharing_forms else str(c["code"])
     return None
 
 

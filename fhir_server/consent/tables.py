@@ -94,6 +94,12 @@ class Tables:
         return f"{self.base}/CodeSystem/ascmi-form"
 
     @property
+    def non_sharing_forms(self) -> frozenset[str]:
+        """ascmi-form codes that record no sharing choice (a confidential communications request, ASCMI.md §6):
+        their Consents never govern (CodeSystem ascmi-form, property ``authorizes-sharing``)."""
+        return load_terminology(self.base).non_sharing_forms
+
+    @property
     def category_system(self) -> str:
         return f"{self.base}/CodeSystem/ascmi-category"
 

@@ -70,7 +70,9 @@ def test_the_care_partner_types_and_form_types_are_the_contracts(terminology):
         "part2-program",
         "hie",
     ]
-    assert list(terminology.form_types) == ["AB133", "NON-AB133", "REVOCATION"]
+    assert list(terminology.form_types) == ["AB133", "NON-AB133", "REVOCATION", "CONFIDENTIAL-COMMUNICATIONS"]
+    # ASCMI.md §6: a confidential communications request records no sharing choice and never governs.
+    assert terminology.non_sharing_forms == {"CONFIDENTIAL-COMMUNICATIONS"}
 
 
 def test_the_schema_files_list_the_same_codes_the_code_systems_do(terminology):

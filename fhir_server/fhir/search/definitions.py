@@ -21,6 +21,8 @@ from typing import Any
 PROFILES = Path(__file__).resolve().parents[3] / "profiles"
 DATA = Path(__file__).resolve().parent.parent.parent / "data" / "search-parameters.json"
 
+R4_SEARCH_PARAMETER = "http://hl7.org/fhir/SearchParameter"
+
 # Served by columns of the resource table, not by index rows.
 RESOURCE_COLUMNS = frozenset({"_id", "_lastUpdated"})
 
@@ -55,19 +57,27 @@ def _param(code: str, raw: dict[str, Any]) -> SearchParam:
 @cache
 def _data() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(DATA.read_text())
-    for level, code, raw in _server_parameters():
-        data["params"].setdefault(level, {}).setdefault(code, raw)
+    for level, code, raw, replaces in _server_parameters():
+        params = data["params"].setdefault(level, {})
+        if replaces:
+            params[code] = raw
+        else:
+            params.setdefault(code, raw)
     return data
 
 
-def _server_parameters() -> list[tuple[str, str, dict[str, Any]]]:
+def _server_parameters() -> list[tuple[str, str, dict[str, Any], bool]]:
     """This server's own SearchParameters, published in ``profiles/`` (e.g. Consent ``provision-actor``):
-    the same resources a client reads at ``GET /fhir/SearchParameter``, so what is searchable is one list."""
+    the same resources a client reads at ``GET /fhir/SearchParameter``, so what is searchable is one list.
+
+    One that is ``derivedFrom`` the R4 definition of the same code replaces it (Task ``period`` also indexes
+    the due date of confidential communications Tasks); any other never shadows an R4 parameter."""
     found = []
     for path in sorted(PROFILES.glob("SearchParameter-*.json")) if PROFILES.is_dir() else []:
         sp = json.loads(path.read_text())
         raw = {"type": sp["type"], "expression": sp["expression"], "target": sp.get("target", [])}
-        found += [(level, sp["code"], raw) for level in sp.get("base", [])]
+        found += [(level, sp["code"], raw, sp.get("derivedFrom") == f"{R4_SEARCH_PARAMETER}/{level}-{sp['code']}")
+                  for level in sp.get("base", [])]
     return found
 
 
