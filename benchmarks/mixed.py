@@ -95,6 +95,7 @@ class Acknowledged:
     unanswered_transactions: list[str] = field(default_factory=list)
     intakes: list[tuple[str, str]] = field(default_factory=list)  # (cin, Consent reference)
     decides: dict[str, int] = field(default_factory=dict)  # cin → acknowledged decisions
+    decide_times: list[float] = field(default_factory=list)  # time.monotonic() of each acknowledged decision
 
 
 @dataclass
@@ -200,6 +201,7 @@ class Load:
             self.cins.append(cin)
         elif kind == "decide":
             acked.decides[cin] = acked.decides.get(cin, 0) + 1
+            acked.decide_times.append(time.monotonic())
 
     async def _client(self, http: httpx.AsyncClient, deadline: float) -> None:
         while not self.stopping and time.monotonic() < deadline:
