@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fhir_server.ascmi import expiration, fast, mapping, patient, revocation, schema
+from fhir_server.ascmi import care_groups, expiration, fast, mapping, patient, revocation, schema
 from fhir_server.ascmi.bundle import token_query
 from fhir_server.ascmi.canonical import NETWORK_REFERENCE
 from fhir_server.ascmi.consents import form_type
@@ -278,11 +278,18 @@ class Intake:
                 return built
             bundle, consent_index = built
             try:
-                return await self._run(bundle, consent_index, prefer_return)
+                result = await self._run(bundle, consent_index, prefer_return)
             except FHIRError as exc:
                 if exc.status != 412 or attempt == RETRIES - 1:
                     raise
+                continue
+            await self._after_intake(result)
+            return result
         raise AssertionError("unreachable")
+
+    async def _after_intake(self, result: IntakeResult) -> None:
+        """Follow-ups of a committed intake, each in its own module (Care Partner Groups for bulk export)."""
+        await care_groups.after_intake(self.store, result.consent, self._today())
 
     async def _run(self, bundle: dict[str, Any], consent_index: int, prefer_return: str) -> IntakeResult:
         processor = BundleProcessor(self.store, self.settings, self.base)

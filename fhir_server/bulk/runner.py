@@ -48,7 +48,6 @@ class ExportRunner:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._running: dict[str, str] = {}  # job id -> owner, for release at shutdown
 
     def start(self) -> None:
         for i in range(self.settings.export_workers):
@@ -63,10 +62,6 @@ class ExportRunner:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        for job_id, owner in list(self._running.items()):
-            with contextlib.suppress(Exception):
-                await self.jobs.release(job_id, owner)
-        self._running.clear()
 
     def wake(self) -> None:
         """A job was just accepted: start at once instead of at the next poll."""
@@ -88,16 +83,17 @@ class ExportRunner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.export_poll_seconds)
                 continue
-            self._running[job.id] = owner
             try:
-                await self._run(job, owner)
+                await self.run_job(job, owner)
+            except asyncio.CancelledError:  # shutdown: give the job back, it starts over on the next claim
+                with contextlib.suppress(Exception):
+                    await self.jobs.release(job.id, owner)
+                raise
             except Cancelled:
                 log.info("export %s cancelled", job.id)
             except Exception:  # noqa: BLE001 - a failed job is reported to its client, the loop goes on
                 log.exception("export %s failed", job.id)
                 await self._fail(job, owner)
-            finally:
-                self._running.pop(job.id, None)
 
     async def _fail(self, job: ExportJob, owner: str) -> None:
         job.status = "failed"
@@ -108,7 +104,8 @@ class ExportRunner:
             await self.jobs.finish(job, owner)
             self.record(audit.export_event(job.caller, job.request, "8", "bulk export failed"))
 
-    async def _run(self, job: ExportJob, owner: str) -> None:
+    async def run_job(self, job: ExportJob, owner: str) -> None:
+        """Run one claimed job to its end (the loop calls it; the benchmark calls it directly)."""
         req = ExportRequest.from_json(job.params)
         files = FileSet(self.jobs, job.id, self.settings.export_file_bytes)
         wanted = set(req.types)
