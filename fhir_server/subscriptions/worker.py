@@ -136,7 +136,7 @@ class DeliveryWorker:
 
     @staticmethod
     def _lease(timeout: float) -> float:
-        return timeout + 15
+        return timeout + 5
 
     def _slot(self, spec: Spec) -> asyncio.Semaphore:
         key = "websocket"

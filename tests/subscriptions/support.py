@@ -98,7 +98,7 @@ async def serve(app: Any) -> AsyncIterator[str]:
     """Run an ASGI app with uvicorn on a free 127.0.0.1 port; yields ``http://127.0.0.1:<port>``."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
+                                           lifespan="off", timeout_graceful_shutdown=1))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
