@@ -8,7 +8,8 @@ the insert are one atomic step, and a claim cannot be taken twice.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from fhir_server.store.base import ResourceVersion
@@ -41,6 +42,11 @@ CREATE TABLE IF NOT EXISTS export_chunk (
 """
 
 _COLUMNS = "rtype, id, vid, last_updated, deleted, body"
+# The export scan's two page queries; ``{typed}`` is ``"rtype = ? AND "`` for one type, empty across types.
+SCAN_TIE = (f"SELECT rid, {_COLUMNS} FROM resource WHERE {{typed}}last_updated = ? AND rid > ?"
+            " ORDER BY rid LIMIT ?")
+SCAN_NEXT = (f"SELECT rid, {_COLUMNS} FROM resource WHERE {{typed}}last_updated > ? AND last_updated <= ?"
+             " ORDER BY last_updated, rid LIMIT ?")
 
 
 class SQLiteExportJobs:
@@ -95,12 +101,13 @@ class SQLiteExportJobs:
         return job
 
     @staticmethod
-    def _save(conn: object, job: ExportJob) -> None:
-        conn.execute(  # type: ignore[attr-defined]
-            "UPDATE export_job SET status = ?, lease_until = ?, expires = ?, doc = ? WHERE id = ?",
-            (job.status, job.lease_until, job.expires, json.dumps(job.to_record()), job.id))
+    def _save(conn: sqlite3.Connection, job: ExportJob) -> None:
+        conn.execute("UPDATE export_job SET status = ?, lease_until = ?, expires = ?, doc = ? WHERE id = ?",
+                     (job.status, job.lease_until, job.expires, json.dumps(job.to_record()), job.id))
 
-    async def _mine(self, job_id: str, owner: str, fn: str, *args: object) -> bool:
+    async def _mine(self, job_id: str, owner: str,
+                    change: Callable[[sqlite3.Connection, ExportJob], ExportJob]) -> bool:
+        """Apply ``change`` to the job if it is still running for ``owner`` (one writer transaction)."""
         async with self.store.transaction() as tx:
             row = tx.connection.execute("SELECT doc FROM export_job WHERE id = ?", (job_id,)).fetchone()
             if row is None:
@@ -108,27 +115,28 @@ class SQLiteExportJobs:
             job = ExportJob.from_record(json.loads(row[0]))
             if job.owner != owner or job.status != "running":
                 return False
-            if fn == "heartbeat":
-                job.lease_until, job.progress = args  # type: ignore[assignment]
-            elif fn == "release":
-                tx.connection.execute("DELETE FROM export_chunk WHERE job = ?", (job_id,))
-                job.status, job.owner, job.lease_until = "accepted", None, 0.0
-            else:  # finish
-                done = args[0]
-                assert isinstance(done, ExportJob)
-                job = done
-                job.owner = None
-            self._save(tx.connection, job)
+            self._save(tx.connection, change(tx.connection, job))
         return True
 
     async def heartbeat(self, job_id: str, owner: str, lease_until: float, progress: str) -> bool:
-        return await self._mine(job_id, owner, "heartbeat", lease_until, progress)
+        def renew(_: sqlite3.Connection, job: ExportJob) -> ExportJob:
+            job.lease_until, job.progress = lease_until, progress
+            return job
+
+        return await self._mine(job_id, owner, renew)
 
     async def release(self, job_id: str, owner: str) -> None:
-        await self._mine(job_id, owner, "release")
+        def give_back(conn: sqlite3.Connection, job: ExportJob) -> ExportJob:
+            conn.execute("DELETE FROM export_chunk WHERE job = ?", (job_id,))
+            job.status, job.owner, job.lease_until = "accepted", None, 0.0
+            return job
+
+        await self._mine(job_id, owner, give_back)
 
     async def finish(self, job: ExportJob, owner: str) -> bool:
-        return await self._mine(job.id, owner, "finish", job)
+        done = ExportJob.from_record(job.to_record())
+        done.owner = None
+        return await self._mine(job.id, owner, lambda _conn, _old: done)
 
     async def add_chunk(self, job_id: str, file_no: int, chunk_no: int, data: bytes) -> None:
         async with self.store.transaction() as tx:
@@ -172,14 +180,11 @@ class SQLiteExportJobs:
         while True:
             rows: list[tuple[object, ...]] = []
             if last is not None:
-                rows = reader.execute(
-                    f"SELECT rid, {_COLUMNS} FROM resource WHERE {typed}last_updated = ? AND rid > ?"
-                    " ORDER BY rid LIMIT ?", (*head, *last, batch)).fetchall()
+                rows = reader.execute(SCAN_TIE.format(typed=typed), (*head, *last, batch)).fetchall()
                 low = last[0]
             if len(rows) < batch:
-                rows += reader.execute(
-                    f"SELECT rid, {_COLUMNS} FROM resource WHERE {typed}last_updated > ? AND last_updated <= ?"
-                    " ORDER BY last_updated, rid LIMIT ?", (*head, low, until, batch - len(rows))).fetchall()
+                rows += reader.execute(SCAN_NEXT.format(typed=typed),
+                                       (*head, low, until, batch - len(rows))).fetchall()
             if not rows:
                 return
             last = (str(rows[-1][4]), int(rows[-1][0]))  # type: ignore[call-overload]
