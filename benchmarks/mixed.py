@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import re
 import sys
 import tempfile
 import time
@@ -136,7 +137,7 @@ def rss_kb(pid: int) -> int | None:
 class Load:
     """The generator: ``clients`` tasks, each sending its next request when the last one answered."""
 
-    def __init__(self, base: str, clients: int = 64, seed: int = 7) -> None:
+    def __init__(self, base: str, clients: int = 64, seed: int = 7, mix: dict[str, int] | None = None) -> None:
         self.base = base
         self.clients = clients
         self.rng = random.Random(seed)
@@ -144,8 +145,8 @@ class Load:
         self.cins: list[str] = []
         self.result = Result(0.0)
         self.stopping = False
-        self._kinds = list(KINDS)
-        self._weights = list(KINDS.values())
+        self._kinds = list(mix or KINDS)
+        self._weights = list((mix or KINDS).values())
 
     async def seed(self, http: httpx.AsyncClient) -> None:
         """Targets for reads and decisions: patients with observations, and a few filed forms."""
@@ -288,6 +289,35 @@ def report(result: Result, warmup: float) -> str:
     return "\n".join(lines)
 
 
+def histogram_quantile(text: str, name: str, q: float, **labels: str) -> float | None:
+    """The upper bound of the bucket holding quantile ``q`` of a Prometheus histogram (summed over labels not
+    given), as ``histogram_quantile`` would bound it; None when the histogram is empty."""
+    buckets: dict[float, float] = {}
+    for line in text.splitlines():
+        if not line.startswith(name + "_bucket{"):
+            continue
+        head, value = line.rsplit(" ", 1)
+        found = dict(re.findall(r'(\w+)="([^"]*)"', head))
+        if all(found.get(k) == v for k, v in labels.items()):
+            le = float(found["le"])
+            buckets[le] = buckets.get(le, 0.0) + float(value)
+    if not buckets or buckets[max(buckets)] == 0:
+        return None
+    total = buckets[max(buckets)]
+    return next(le for le in sorted(buckets) if buckets[le] >= q * total)
+
+
+def server_side(root: str) -> str:
+    """Server-side figures from ``/metrics``: the write-behind lag (what a crash can lose) and store commits."""
+    text = httpx.get(f"{root}/metrics", timeout=30).text
+    parts = []
+    for title, name, labels in (("audit write-behind lag", "fhir_write_behind_lag_seconds", {}),
+                                ("store commit", "fhir_store_transaction_duration_seconds", {"outcome": "commit"})):
+        bounds = [histogram_quantile(text, name, q, **labels) for q in (0.5, 0.99, 1.0)]
+        parts.append(f"  {title}: p50 ≤ {bounds[0]} s, p99 ≤ {bounds[1]} s, max ≤ {bounds[2]} s")
+    return "\n".join(parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     from tests.ops.server import running  # the same server harness as the tests
 
@@ -296,13 +326,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--warmup", type=float, default=60)
+    parser.add_argument("--mix", default="", help="weights, e.g. read=50,search=50 (default: 70/20/10 as above)")
     args = parser.parse_args(argv)
+    mix = {k: int(v) for k, v in (part.split("=") for part in args.mix.split(",") if part)} or None
     with tempfile.TemporaryDirectory() as tmp:
         with running(Path(tmp) / "data", Path(tmp) / "server.log", workers=args.workers,
                      env={"FHIR_LOG_LEVEL": "warning"}) as server:
-            load = Load(server.base, args.clients)
+            load = Load(server.base, args.clients, mix=mix)
             result = asyncio.run(load.run(args.seconds, server.worker_pids))
             print(report(result, args.warmup))
+            print(server_side(server.root))
+            for line in [line for line in server.log().splitlines() if '"level":"error"' in line
+                         or '"level":"warning"' in line][:20]:
+                print("  server:", line[:300])
             problems = verify(server.base, result.acked)
             print(f"verification: {len(problems)} problems", *problems[:10], sep="\n  ")
     return 1 if result.errors or problems else 0

@@ -35,17 +35,28 @@ def _fresh_metrics_dir() -> None:
         os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="fhir-server-metrics-")
 
 
+# Idle keep-alive connections are closed after this long. uvicorn's default (5 s) is shorter than a proxy's or a
+# client pool's idle timeout (nginx 60 s, cloud load balancers 60 s), so a client could send a request on a
+# connection at the moment the server closes it and see a reset; the server must be the one that waits longer.
+KEEP_ALIVE_SECONDS = 75
+HEALTHCHECK_SECONDS = 30
+
+
 def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
     log_config = logs.config(settings.log_format, settings.log_level)
     logging.config.dictConfig(log_config)
-    common = {"host": host, "port": port, "log_config": log_config, "access_log": False}
     if workers <= 1:
         from fhir_server.app import create_app
 
-        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=log_config, access_log=False,
+                    timeout_keep_alive=KEEP_ALIVE_SECONDS)
         return
     os.environ["FHIR_DATA_DIR"] = str(settings.data_dir)
     _fresh_metrics_dir()
-    uvicorn.run("fhir_server.app:create_app", factory=True, workers=workers, **common)  # type: ignore[arg-type]
+    # The supervisor kills a worker that does not answer its health ping in time; a busy worker answers late
+    # (the ping thread waits for the GIL), and killing it would drop its requests and its queued audit records.
+    uvicorn.run("fhir_server.app:create_app", factory=True, workers=workers, host=host, port=port,
+                log_config=log_config, access_log=False, timeout_keep_alive=KEEP_ALIVE_SECONDS,
+                timeout_worker_healthcheck=HEALTHCHECK_SECONDS)

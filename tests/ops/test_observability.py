@@ -133,3 +133,15 @@ async def test_metrics_token_when_configured(settings_with_metrics_token: Settin
             ok = await c.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
             assert ok.status_code == 200 and "fhir_http_requests_total" in ok.text
             assert (await c.get("/health/ready")).status_code == 200  # probes never need the token
+
+
+async def test_probes_and_metrics_need_no_token_when_auth_is_on(settings: Settings, tmp_path: Path,
+                                                                request: pytest.FixtureRequest) -> None:
+    """Load balancers and Prometheus call these without SMART tokens, whatever the auth edge does."""
+    app = create_app(settings.with_(auth="smart"), make_store(STORE, tmp_path, request))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+            for path in ("/health", "/health/ready", "/metrics"):
+                response = await c.get(path)
+                assert response.status_code == 200, (path, response.text)
+                assert response.headers["x-request-id"]
