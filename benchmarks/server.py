@@ -23,12 +23,14 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(data_dir: Path | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Yield the FHIR base URL of a freshly started server with its own data directory."""
+    """Yield the FHIR base URL of a freshly started server with its own data directory.
+
+    Logs at ``warning``: the per-request log line would fill the stderr pipe nobody reads and block the server."""
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         cmd = [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port),
                "--data-dir", str(data_dir or tmp)]
-        proc = subprocess.Popen(cmd, env={**os.environ, "FHIR_AUTH": "off", **(env or {})}, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(cmd, env={**os.environ, "FHIR_AUTH": "off", "FHIR_LOG_LEVEL": "warning", **(env or {})}, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
         base = f"http://127.0.0.1:{port}"
         try:
