@@ -30,8 +30,8 @@ def running_server(data_dir: Path | None = None, env: dict[str, str] | None = No
         port = free_port()
         cmd = [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port),
                "--data-dir", str(data_dir or tmp)]
-        proc = subprocess.Popen(cmd, env={**os.environ, "FHIR_AUTH": "off", "FHIR_LOG_LEVEL": "warning", **(env or {})}, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
+        environment = {**os.environ, "FHIR_AUTH": "off", "FHIR_LOG_LEVEL": "warning", **(env or {})}
+        proc = subprocess.Popen(cmd, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60
