@@ -14,7 +14,7 @@ from fhir_server.api.responses import json_response, version_headers
 from fhir_server.ascmi.confidential import lookup, requests
 from fhir_server.ascmi.confidential.intake import ConfidentialIntake
 from fhir_server.ascmi.confidential.vocab import load_vocabulary
-from fhir_server.ascmi.intake import _stored
+from fhir_server.ascmi.stored import from_version
 from fhir_server.fhir.outcome import FHIRError
 
 _JSON = {"application/json", "application/fhir+json", ""}
@@ -53,7 +53,7 @@ async def communication_contact(request: Request, rtype: str) -> Response:
         named = ", ".join(f"{i.get('system', '')}|{i['value']}" for i in question.patient)
         raise FHIRError(422, "not-found", f"no Patient with identifier {named} is on file",
                                ("Parameters.parameter.where(name='patient')",))
-    patient = _stored(visible[0])
+    patient = from_version(visible[0])
     day = lookup.day_of(question, srv.settings.timezone)
     in_force = requests.in_force(await lookup.requests_of(srv.store, patient.id, vocabulary), day)
     result = lookup.answer(dict(patient.resource), in_force, question, day, vocabulary=vocabulary)

@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fhir_server.fhir import jsonio
+from fhir_server.store.base import ResourceVersion
+
 
 @dataclass(frozen=True, slots=True)
 class Stored:
@@ -26,3 +29,9 @@ class KnownPartner:
 
     organization: Stored
     affiliations: tuple[Stored, ...] = field(default=())
+
+
+def from_version(version: ResourceVersion) -> Stored:
+    """A stored (non-deleted) version as :class:`Stored`."""
+    assert version.body is not None
+    return Stored(jsonio.loads(version.body), version.id, str(version.version_id))

@@ -17,9 +17,9 @@ from fhir_server.ascmi.confidential import mapping, schema, withdrawal
 from fhir_server.ascmi.confidential.mapping import Obliged, request_system
 from fhir_server.ascmi.confidential.vocab import FORM_CODE, Vocabulary, load_vocabulary
 from fhir_server.ascmi.consents import form_type
-from fhir_server.ascmi.intake import Intake, IntakeResult, _stored
+from fhir_server.ascmi.intake import Intake, IntakeResult
 from fhir_server.ascmi.partners import identifier_keys
-from fhir_server.ascmi.stored import Stored
+from fhir_server.ascmi.stored import Stored, from_version
 from fhir_server.fhir.outcome import Conflict, FHIRError, NotFound, Unprocessable, information
 from fhir_server.settings import Settings
 from fhir_server.store.base import ResourceVersion, Store
@@ -44,10 +44,10 @@ class ConfidentialIntake(Intake):
 
     async def _requests_of(self, patient_id: str) -> list[tuple[Stored, str]]:
         found = await self._find("Consent", f"patient=Patient/{patient_id}&{self._request_query()}", 1000)
-        return [(_stored(v), v.last_updated) for v in found]
+        return [(from_version(v), v.last_updated) for v in found]
 
     async def _tasks_of(self, consent_ref: str) -> list[Stored]:
-        return [_stored(v) for v in await self._find("Task", f"focus={consent_ref}", 100)]
+        return [from_version(v) for v in await self._find("Task", f"focus={consent_ref}", 100)]
 
     async def _check_caller(self, partner: dict[str, Any], expression: str) -> None:
         """403 unless a Care Partner caller's own Organization is ``partner`` (shares an identifier)."""
@@ -55,7 +55,7 @@ class ConfidentialIntake(Intake):
             return
         rtype, _, oid = self.caller_organization.partition("/")
         version = await self.store.read(rtype, oid) if rtype == "Organization" and oid else None
-        own = _stored(version).resource if version is not None and not version.deleted else {}
+        own = from_version(version).resource if version is not None and not version.deleted else {}
         if not identifier_keys(partner) & identifier_keys(dict(own)):
             raise forbidden(f"a Care Partner files requests it received itself: {partner.get('name')!r} is not "
                             f"{self.caller_organization}", expression)
@@ -64,7 +64,7 @@ class ConfidentialIntake(Intake):
         found = await self._find("OrganizationAffiliation",
                                  f"participating-organization={org_ref}&primary-organization={NETWORK_REFERENCE}", 100)
         for v in found:
-            a = _stored(v).resource
+            a = from_version(v).resource
             p = a.get("period") or {}
             if a.get("active", True) is not False and str(p.get("start", "0000"))[:10] <= day.isoformat() \
                     <= str(p.get("end", "9999"))[:10]:
@@ -90,7 +90,7 @@ class ConfidentialIntake(Intake):
             version = await self.store.read("Organization", ref.partition("/")[2])
             if version is None or version.deleted:
                 continue
-            org = _stored(version).resource
+            org = from_version(version).resource
             kinds = {(c.get("system"), c.get("code")) for t in org.get("type", []) for c in t.get("coding", [])}
             if (plan_system, HEALTH_PLAN) in kinds and await self._is_member(ref, day):
                 out.append(Obliged(ref, str(org.get("name", ""))))
@@ -126,7 +126,7 @@ class ConfidentialIntake(Intake):
         found = await self._find("Consent", query, 2)
         if not found:
             return None
-        consent = _stored(found[0])
+        consent = from_version(found[0])
         on_file = str(consent.resource.get("dateTime", ""))[:10]
         if on_file != request["receivedDate"]:
             raise Conflict(f"requestId {request['requestId']!r} from {request['receivedBy'].get('name')!r} is already "
@@ -142,7 +142,7 @@ class ConfidentialIntake(Intake):
         if "consent" in body:
             return await self._read_consent(str(body["consent"]), "$.consent"), "$.consent"
         request_id = str(body["requestId"])
-        found = [_stored(v) for v in await self._find(
+        found = [from_version(v) for v in await self._find(
             "Consent", f"identifier={escape_token(request_id)}&{self._request_query()}", 100)]
         found = [c for c in found if any(i.get("value") == request_id for i in c.resource.get("identifier", []))]
         if body.get("receivedBy"):

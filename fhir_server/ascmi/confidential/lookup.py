@@ -19,9 +19,8 @@ from typing import Any
 from fhir_server.ascmi.bundle import escape_token, token_query
 from fhir_server.ascmi.confidential import requests
 from fhir_server.ascmi.confidential.vocab import FORM_CODE, Vocabulary
-from fhir_server.ascmi.stored import Stored
+from fhir_server.ascmi.stored import Stored, from_version
 from fhir_server.consent.clock import now_date, parse_datetime, to_local_date
-from fhir_server.fhir import jsonio
 from fhir_server.fhir.outcome import BadRequest, FHIRError
 from fhir_server.repository import conditional
 from fhir_server.store.base import ResourceVersion, Store
@@ -181,8 +180,7 @@ async def requests_of(store: Store, patient_id: str, vocabulary: Vocabulary) -> 
     query = f"patient=Patient/{patient_id}&category={escape_token(vocabulary.form_system)}|{FORM_CODE}"
     out = []
     for v in await conditional.find(store, "Consent", query, 1000):  # type: ignore[arg-type]
-        assert v.body is not None
-        out.append((Stored(jsonio.loads(v.body), v.id, str(v.version_id)), v.last_updated))
+        out.append((from_version(v), v.last_updated))
     return out
 
 
