@@ -74,7 +74,7 @@ class ExportRunner:
     async def _loop(self, owner: str) -> None:
         while True:
             try:
-                job = await self.jobs.claim(owner, time.time(), self.settings.export_lease_seconds)
+                job = await self._claim(owner)
             except Exception:  # noqa: BLE001 - the store may be briefly unavailable; try again later
                 log.exception("export: claiming a job failed")
                 job = None
@@ -94,6 +94,19 @@ class ExportRunner:
             except Exception:  # noqa: BLE001 - a failed job is reported to its client, the loop goes on
                 log.exception("export %s failed", job.id)
                 await self._fail(job, owner)
+
+    async def _claim(self, owner: str) -> ExportJob | None:
+        """Claim a job; cancelled meanwhile (shutdown), let the claim finish and give the job back, so a job is
+        never left ``running`` by a worker that is gone (it would wait for its lease to expire)."""
+        claim = asyncio.ensure_future(self.jobs.claim(owner, time.time(), self.settings.export_lease_seconds))
+        try:
+            return await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                job = await claim
+                if job is not None:
+                    await self.jobs.release(job.id, owner)
+            raise
 
     async def _fail(self, job: ExportJob, owner: str) -> None:
         job.status = "failed"

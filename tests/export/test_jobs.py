@@ -10,7 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
+from fhir_server.bulk import sources
 from fhir_server.store.base import Store
 from tests.export.conftest import AppFactory, as_caller
 from tests.export.support import ASYNC, create, download, exported, ids, kickoff, manifest, wait
@@ -122,3 +124,24 @@ async def test_one_audit_event_per_job_and_per_download(client: httpx.AsyncClien
         downloads = await _audit_events(client, "bulk export file 0.ndjson")
     assert len(downloads) == 2
     assert json.dumps(downloads[0]).count(m["output"][0]["url"]) == 1
+
+
+async def test_a_stopped_server_gives_its_running_job_back(app_client: AppFactory,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sources, "BATCH", 1)  # many small batches: the job is surely running when we stop
+    async with app_client(export_workers=0) as c:
+        entries = [{"resource": {"resourceType": "Patient", "id": f"p{i}"},
+                    "request": {"method": "PUT", "url": f"Patient/p{i}"}} for i in range(400)]
+        r = await c.post("/fhir", json={"resourceType": "Bundle", "type": "transaction", "entry": entries})
+        assert r.status_code == 200
+        url = await kickoff(c, params={"_type": "Patient"})
+    async with app_client() as c:
+        while (r := await c.get(url)).headers.get("x-progress") == "queued":
+            await asyncio.sleep(0)
+        assert r.status_code == 202  # running
+    async with app_client(export_workers=0) as c:  # nobody runs it now: it waits, whole, for a worker
+        r = await c.get(url)
+        assert r.status_code == 202 and r.headers["x-progress"] == "queued"
+    async with app_client() as c:
+        got = (await exported(c, (await wait(c, url)).json()))["Patient"]
+        assert len(got) == 400 and len(ids(got)) == 400
