@@ -59,6 +59,8 @@ def capability_statement(
         "date": instant.now(),
         "publisher": "ASCMI FHIR server project",
         "kind": "instance",
+        # Bulk Data Access 2.0 ($export: system, Patient and Group level; api/export.py)
+        "instantiates": ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"],
         "software": {"name": "ascmi-fhir-server", "version": software_version},
         "implementation": {"description": "ASCMI consent interoperability server", "url": base},
         "fhirVersion": "4.0.1",

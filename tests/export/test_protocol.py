@@ -172,3 +172,13 @@ async def test_export_does_not_block_other_requests(client: httpx.AsyncClient) -
     url = await kickoff(client)
     assert (await client.get("/fhir/metadata")).status_code == 200
     await wait(client, url)
+
+
+async def test_capability_statement_declares_bulk_data(client: httpx.AsyncClient) -> None:
+    cs = (await client.get("/fhir/metadata")).json()
+    assert "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data" in cs["instantiates"]
+    assert {"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"} in \
+        cs["rest"][0]["operation"]
+    by_type = {r["type"]: r for r in cs["rest"][0]["resource"]}
+    assert any(o["name"] == "export" for o in by_type["Group"]["operation"])
+    assert any(o["name"] == "export" for o in by_type["Patient"]["operation"])
