@@ -24,6 +24,7 @@ from fhir_server.api import context, operations
 from fhir_server.api.negotiation import negotiate, parse_prefer, read_body
 from fhir_server.api.responses import json_response
 from fhir_server.bulk import audit
+from fhir_server.bulk.groups import managed_for
 from fhir_server.bulk.request import Forbidden, pairs_from_parameters, parse
 from fhir_server.bulk.runner import ExportRunner
 from fhir_server.fhir import instant, jsonio
@@ -102,8 +103,9 @@ async def _check_group(request: Request, caller: Caller, group: str) -> None:
         raise Forbidden("this client's scopes do not allow reading Group (system/Group.r)")
     srv = context.server(request)
     found = await srv.store.read("Group", group)
-    visible = await srv.gate.visible(caller, [found]) if found is not None and not found.deleted else []
-    if not visible:
+    if found is None or found.deleted:
+        raise NotFound(f"Group/{group} is not known")
+    if not managed_for(caller, found) and not await srv.gate.visible(caller, [found]):
         raise NotFound(f"Group/{group} is not known")
 
 

@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
+from fhir_server.ascmi.canonical import NETWORK_REFERENCE
 from fhir_server.fhir import jsonio
+from fhir_server.security.caller import Caller
 from fhir_server.store.base import ResourceVersion
+
+
+def managed_for(caller: Caller, group: ResourceVersion) -> bool:
+    """Is this one of the caller's Care Partner Groups (``managingEntity`` = its Organization, or the network for
+    ``Group/ascmi-all-care-partners``)?
+
+    Such a Group may be exported by that Care Partner even when the gate withholds the Group *resource* (it lists
+    persons, some of whom may not let this partner see anything): the export uses the member list only to choose
+    patients and then discloses, resource by resource, exactly what the gate allows — members it may not see add
+    nothing to the files, so the list is not disclosed.
+    """
+    if caller.organization is None or group.body is None:
+        return False
+    manager = (jsonio.loads(group.body).get("managingEntity") or {}).get("reference")
+    return manager in (caller.organization, NETWORK_REFERENCE)
 
 
 def member_ids(group: ResourceVersion) -> list[str]:

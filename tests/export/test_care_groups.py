@@ -16,6 +16,7 @@ from fhir_server.settings import Settings
 from tests.conftest import STORE, make_store
 from tests.decision_http.world import PARTNERS, PEOPLE, cin, form, revocation
 from tests.enforcement.conftest import TestCallers, as_partner
+from tests.enforcement.world import build
 from tests.export.support import exported, manifest
 
 
@@ -94,3 +95,22 @@ async def test_group_export_of_a_care_partner_is_everyone_who_authorised_it(clie
     got = await exported(client, m, h)
     assert {p["id"] for p in got["Patient"]} == {a}
     assert {o["subject"]["reference"] for o in got.get("Observation", [])} <= {f"Patient/{a}"}
+
+
+async def test_the_shared_group_exports_only_what_each_partner_may_see(client: httpx.AsyncClient) -> None:
+    """A form shares with all Care Partners but excludes PART2: both may export the shared Group (the Group
+    resource itself is withheld from PART2); PART2's files hold nothing of that person, PLAN's hold it all."""
+    w = await build(client, "hiv")  # person A: allCarePartners, PART2 excluded, HIV do-not-share
+    assert await _members(client, ALL_PARTNERS_GROUP) == {w.patient.split("/")[1]}
+    assert (await client.get(f"/fhir/Group/{ALL_PARTNERS_GROUP}", headers=w.headers("EXCLUDED"))).status_code == 404
+    path = f"/fhir/Group/{ALL_PARTNERS_GROUP}/$export"
+    excluded = w.headers("EXCLUDED")
+    got = _keyed(await exported(client, await manifest(client, path, headers=excluded), excluded))
+    assert not set(got) & {*w.withheld("EXCLUDED"), *w.shown("MEMBER")}
+    member = w.headers("MEMBER")
+    got = _keyed(await exported(client, await manifest(client, path, headers=member), member))
+    assert set(w.shown("MEMBER")) <= set(got) and not set(w.withheld("MEMBER")) & set(got)
+
+
+def _keyed(files: dict[str, list[dict[str, object]]]) -> dict[str, object]:
+    return {f"{t}/{r['id']}": r for t, rs in files.items() for r in rs}
