@@ -153,3 +153,12 @@ async def test_a_revocation_cannot_name_a_request(client: httpx.AsyncClient) -> 
     revocation["revokes"] = {"consent": request}
     response = await client.post("/ascmi/revocations", json=revocation)
     assert response.status_code == 422
+
+
+async def test_a_retry_listing_the_care_partners_identifiers_in_another_order_is_still_a_retry(
+        client: httpx.AsyncClient) -> None:
+    first = await post_request(client, example("phone"))
+    retry = example("phone")
+    retry["receivedBy"]["identifiers"].reverse()
+    again = await post_request(client, retry, status=200)
+    assert again.headers["location"] == first.headers["location"]

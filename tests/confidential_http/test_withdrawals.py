@@ -107,3 +107,19 @@ async def test_withdrawal_422s_name_the_field_and_store_nothing(client: httpx.As
         assert response.status_code == 422, (body, response.text)
         assert where in expressions(response), (body, response.text)
     assert await total(client) == before
+
+
+async def test_a_request_id_two_care_partners_used_needs_received_by(client: httpx.AsyncClient) -> None:
+    await post_request(client, example("phone"))
+    other = example("phone")
+    other["receivedBy"] = example("electronic")["receivedBy"]
+    other["individual"] = example("mail")["individual"]
+    clinic_request = consent_ref(await post_request(client, other))
+    ambiguous = await _withdraw(client, {"requestId": "GPHP-CC-2026-1187", "receivedDate": "2026-12-04"}, status=422)
+    assert "name receivedBy or the Consent" in issues(ambiguous)[0]["diagnostics"]
+    named = {"requestId": "GPHP-CC-2026-1187", "receivedDate": "2026-12-04", "receivedBy": other["receivedBy"]}
+    response = await _withdraw(client, named)
+    assert response.headers["location"].startswith(f"http://test/fhir/{clinic_request}/_history/2")
+    plan = example("withdrawal")
+    plan["receivedBy"]["identifiers"].reverse()  # the same Care Partner, its identifiers in another order
+    assert (await _withdraw(client, plan)).json()["status"] == "inactive"

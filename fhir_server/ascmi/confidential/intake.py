@@ -121,9 +121,9 @@ class ConfidentialIntake(Intake):
 
     async def _same_request(self, request: dict[str, Any]) -> IntakeResult | None:
         """Submitting a request is idempotent: the same requestId from the same Care Partner answers 200."""
-        system = request_system(request["receivedBy"], self.vocabulary)
-        query = f"identifier={escape_token(system)}|{escape_token(request['requestId'])}&{self._request_query()}"
-        found = await self._find("Consent", query, 2)
+        query = f"identifier={escape_token(request['requestId'])}&{self._request_query()}"
+        found = [v for v in await self._find("Consent", query, 100)
+                 if await self._received_by(from_version(v), request["receivedBy"], request["requestId"])]
         if not found:
             return None
         consent = from_version(found[0])
@@ -136,6 +136,18 @@ class ConfidentialIntake(Intake):
                 f"{consent.reference}; nothing was written")
         return IntakeResult(information(note), found[0], created=False)
 
+    async def _received_by(self, consent: Stored, partner: dict[str, Any], request_id: str) -> bool:
+        """Was ``consent`` received by ``partner`` under ``request_id``? Its identifier system is the partner's
+        (whatever order the partner lists its identifiers in), or its organization is that partner."""
+        prefix = str(self.vocabulary.canonical.sid("ascmi-confidential-communication-id/"))
+        mine = {request_system({"identifiers": [i]}, self.vocabulary) for i in partner["identifiers"]}
+        idents = [i for i in consent.resource.get("identifier", [])
+                  if i.get("value") == request_id and str(i.get("system", "")).startswith(prefix)]
+        if any(i.get("system") in mine for i in idents):
+            return True
+        known = {k.organization.reference for k in await self._known_partners([partner])}
+        return bool(idents) and any(o.get("reference") in known for o in consent.resource.get("organization", []))
+
     # -- withdrawals ----------------------------------------------------------------------------------------
 
     async def _withdrawn_request(self, body: dict[str, Any]) -> tuple[Stored, str]:
@@ -146,8 +158,7 @@ class ConfidentialIntake(Intake):
             "Consent", f"identifier={escape_token(request_id)}&{self._request_query()}", 100)]
         found = [c for c in found if any(i.get("value") == request_id for i in c.resource.get("identifier", []))]
         if body.get("receivedBy"):
-            system = request_system(body["receivedBy"], self.vocabulary)
-            found = [c for c in found if any(i.get("system") == system for i in c.resource.get("identifier", []))]
+            found = [c for c in found if await self._received_by(c, body["receivedBy"], request_id)]
         elif self.caller_organization:
             found = [c for c in found
                      if any(o.get("reference") == self.caller_organization for o in c.resource.get("organization", []))]
