@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_server.api import ascmi, confidential, consent, errors, export, observability, routes
+from fhir_server.api import ascmi, confidential, consent, errors, export, observability, routes, smart
 from fhir_server.api import subscriptions as subscription_api
 from fhir_server.api.context import Server
 from fhir_server.api.writer import WriterContext
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.open()
         log.info("store %s open", store.name)
+        await security.open()
         await bootstrap.load(store, settings.canonical_base, settings.load_conformance)
         assert server.audit is not None
         server.audit.start()
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                   openapi_url=None)
     app.state.server = server
     app.state.subscriptions = subscriptions
+    security = smart.install(app, settings, store)  # before errors.install: the error guard stays outermost
     errors.install(app)
     bulk = export.install(app, server)
     app.add_middleware(WriterContext)  # the writing caller, for labels at ingest (repository.labels)

@@ -44,6 +44,12 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     print(f"FHIR base: http://{args.host}:{args.port}/fhir "
           f"({'MongoDB' if settings.mongodb_uri else f'SQLite in {settings.data_dir}'})", flush=True)
+    if settings.auth == "off":
+        print("FHIR_AUTH=off: no token needed, every request acts as an administrator", flush=True)
+    else:
+        data_dir = f" --data-dir {args.data_dir}" if args.data_dir else ""
+        print(f"Get an administrator token: fhir-server token --admin{data_dir}   (then send "
+              "'Authorization: Bearer <token>'; README.md shows how to register clients)", flush=True)
     serve(settings, args.host, args.port, args.workers)
     return 0
 
@@ -196,6 +202,20 @@ def _relabel(args: argparse.Namespace) -> int:
     return _on_store(args, work)
 
 
+def _clients(args: argparse.Namespace) -> int:
+    """``fhir-server clients add|list|disable``: the client registry in the configured store."""
+    from fhir_server.security import admin
+
+    return _on_store(args, lambda store, settings: admin.clients_command(args, store, settings))
+
+
+def _token(args: argparse.Namespace) -> int:
+    """``fhir-server token --admin``: a local administrator token, signed with the store's key."""
+    from fhir_server.security import admin
+
+    return _on_store(args, lambda store, settings: admin.token_command(args, store, settings))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fhir-server", description="FHIR R4 server for ASCMI consent")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -238,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     rlb.add_argument("--data-dir", default=None)
     rlb.add_argument("--type", default=None, help="only this resource type")
     rlb.set_defaults(func=_relabel)
+
+    from fhir_server.security.admin import add_parsers
+
+    add_parsers(sub, _clients, _token)
 
     ascmi = sub.add_parser("ascmi", help="ASCMI forms: import them into the store, or render them as text")
     ascmi_sub = ascmi.add_subparsers(dest="ascmi_command", required=True)

@@ -29,6 +29,8 @@
 | FHIR_SUBSCRIPTION_POLL_SECONDS | 0.5 | how often a worker looks for events written by other processes |
 | FHIR_METRICS_TOKEN | (unset) | when set, `GET /metrics` needs `Authorization: Bearer <token>` |
 | FHIR_LOG_FORMAT / FHIR_LOG_LEVEL | json / info | `json` (one object per line) or `text`; the log level |
+| FHIR_TOKEN_LIFETIME | 300 | seconds an access token lives (`expires_in`); 60 s clock skew is allowed on top |
+| FHIR_CLIENT_CACHE_SECONDS | 1 | how long a worker trusts its copy of a client's `active` flag |
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ class Settings:
     metrics_token: str | None = None
     log_format: str = "json"
     log_level: str = "info"
+    token_lifetime: int = 300
+    client_cache_seconds: float = 1.0
 
     @property
     def sqlite_path(self) -> Path:
@@ -121,4 +125,6 @@ class Settings:
             metrics_token=e.get("FHIR_METRICS_TOKEN") or None,
             log_format=(e.get("FHIR_LOG_FORMAT") or d.log_format).strip().lower(),
             log_level=(e.get("FHIR_LOG_LEVEL") or d.log_level).strip().lower(),
+            token_lifetime=int(e.get("FHIR_TOKEN_LIFETIME") or d.token_lifetime),
+            client_cache_seconds=float(e.get("FHIR_CLIENT_CACHE_SECONDS") or d.client_cache_seconds),
         )

@@ -10,6 +10,7 @@ from fhir_server.api.negotiation import negotiate, read_json
 from fhir_server.api.responses import json_response
 from fhir_server.fhir.outcome import BadRequest
 from fhir_server.repository.bundle import BundleProcessor
+from fhir_server.security import permissions
 
 
 async def transaction_or_batch(request: Request) -> Response:
@@ -18,6 +19,7 @@ async def transaction_or_batch(request: Request) -> Response:
     bundle = await read_json(request, srv.settings.max_body_bytes)
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise BadRequest("POST to the base accepts a Bundle of type transaction or batch", ["resourceType"])
+    permissions.check_bundle(context.caller(request), bundle)  # every entry's scope, before any entry runs
     kind = bundle.get("type")
     processor = BundleProcessor(srv.store, srv.settings, context.base_url(request), gate=srv.gate,
                                 caller=context.caller(request))

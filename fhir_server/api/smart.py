@@ -1,0 +1,159 @@
+"""SMART Backend Services over HTTP (ACCESS.md §A): the discovery document, the token endpoint and the
+administrators' client API.
+
+- ``GET  /fhir/.well-known/smart-configuration`` (public)
+- ``POST /fhir/auth/token`` (public; RFC 6749 §4.4 with an RFC 7523 ``client_assertion``; RFC 6749 §5.2 errors)
+- ``GET|POST /admin/clients``, ``GET /admin/clients/{id}``, ``POST /admin/clients/{id}/disable|enable``
+  (administrator clients only; the same registry as ``fhir-server clients``)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, FastAPI
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from fhir_server.api import context
+from fhir_server.api.negotiation import read_body, read_json
+from fhir_server.api.responses import json_response
+from fhir_server.fhir.outcome import BadRequest, NotFound
+from fhir_server.security.clients import ALGORITHMS, ClientError, new_client
+from fhir_server.security.errors import TokenError
+from fhir_server.security.service import TOKEN_PATH, Security
+from fhir_server.settings import Settings
+from fhir_server.store.base import Store
+
+CAPABILITIES = ["client-confidential-asymmetric", "permission-v1", "permission-v2"]
+SCOPES_SUPPORTED = ["system/*.cruds", "system/*.rs", "system/*.read", "system/*.write", "system/*.*",
+                    "system/Consent.r", "system/Consent.c", "system/Patient.rs"]
+log = logging.getLogger("fhir_server.security")
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_MAX_FORM = 64 * 1024
+
+
+def security(request: Request) -> Security:
+    return request.app.state.security  # type: ignore[no-any-return]
+
+
+def token_url(request: Request) -> str:
+    return context.base_url(request) + TOKEN_PATH
+
+
+def smart_configuration_document(base: str) -> dict[str, Any]:
+    return {
+        "issuer": base,
+        "token_endpoint": base + TOKEN_PATH,
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
+        "scopes_supported": SCOPES_SUPPORTED,
+        "capabilities": CAPABILITIES,
+    }
+
+
+async def smart_configuration(request: Request) -> Response:
+    return JSONResponse(smart_configuration_document(context.base_url(request)))
+
+
+async def token(request: Request) -> Response:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if ctype != "application/x-www-form-urlencoded":
+            raise TokenError("invalid_request", "send the token request as application/x-www-form-urlencoded")
+        body = await read_body(request, _MAX_FORM)
+        form: dict[str, str] = {}
+        for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+            if key in form:
+                raise TokenError("invalid_request", f"parameter {key} is repeated")
+            form[key] = value
+        answer = await security(request).issue(form, token_url(request))
+    except TokenError as exc:
+        return JSONResponse(exc.body(), exc.status, {**_NO_STORE, **exc.headers})
+    return JSONResponse(answer, 200, _NO_STORE)
+
+
+# --- the administrators' client API -------------------------------------------------------------------------
+
+
+async def list_clients(request: Request) -> Response:
+    docs = await security(request).registry.list_clients()
+    return json_response(docs, 200)
+
+
+async def add_client(request: Request) -> Response:
+    body = await read_json(request, 1024 * 1024, {"application/json", ""})
+    if not isinstance(body, dict):
+        raise BadRequest('send {"jwks": {...}, "organization": "Organization/1", "scopes": [...], "purposes": [...]}')
+    sec = security(request)
+    try:
+        client = new_client(body.get("jwks"), organization=body.get("organization"),
+                            scope_list=_strings(body, "scopes"), purposes=_strings(body, "purposes"),
+                            known_purposes=sec.purposes)
+    except ClientError as exc:
+        raise BadRequest(str(exc)) from None
+    await sec.add_client(client)
+    return json_response(client.to_json(), 201, {"Location": f"/admin/clients/{client.client_id}"})
+
+
+def _strings(body: dict[str, Any], name: str) -> list[str]:
+    value = body.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadRequest(f"{name} must be a list of strings", [name])
+    return value
+
+
+async def read_client(request: Request, client_id: str) -> Response:
+    doc = await security(request).registry.get_client(client_id)
+    if doc is None:
+        raise NotFound(f"no client {client_id!r}")
+    return json_response(doc, 200)
+
+
+async def _set_active(request: Request, client_id: str, active: bool) -> Response:
+    sec = security(request)
+    if not await sec.set_active(client_id, active):
+        raise NotFound(f"no client {client_id!r}")
+    return await read_client(request, client_id)
+
+
+async def disable_client(request: Request, client_id: str) -> Response:
+    return await _set_active(request, client_id, False)
+
+
+async def enable_client(request: Request, client_id: str) -> Response:
+    return await _set_active(request, client_id, True)
+
+
+def router() -> APIRouter:
+    r = APIRouter()
+    r.add_api_route("/fhir/.well-known/smart-configuration", smart_configuration, methods=["GET"])
+    r.add_api_route("/fhir" + TOKEN_PATH, token, methods=["POST"])
+    r.add_api_route("/admin/clients", list_clients, methods=["GET"])
+    r.add_api_route("/admin/clients", add_client, methods=["POST"])
+    r.add_api_route("/admin/clients/{client_id}", read_client, methods=["GET"])
+    r.add_api_route("/admin/clients/{client_id}/disable", disable_client, methods=["POST"])
+    r.add_api_route("/admin/clients/{client_id}/enable", enable_client, methods=["POST"])
+    return r
+
+
+def install(app: FastAPI, settings: Settings, store: Store) -> Security:
+    """Wire the security service, its routes and (unless ``FHIR_AUTH=off``) the authentication edge."""
+    from fhir_server.api.authentication import Authentication
+    from fhir_server.ascmi.terminology import load_terminology
+
+    if settings.auth not in ("smart", "off"):
+        raise ValueError(f"FHIR_AUTH must be 'smart' or 'off', not {settings.auth!r}")
+    sec = Security(store, token_lifetime=settings.token_lifetime,
+                   client_cache_seconds=settings.client_cache_seconds,
+                   purposes=frozenset(load_terminology(settings.canonical_base).purposes))
+    app.state.security = sec
+    app.include_router(router())
+    if settings.auth == "off":
+        log.warning("FHIR_AUTH=off: every request acts as an administrator; never expose this server")
+    else:
+        app.add_middleware(Authentication, security=sec)
+    return sec
