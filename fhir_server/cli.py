@@ -42,14 +42,14 @@ def _serve(args: argparse.Namespace) -> int:
     from fhir_server.serving import serve
 
     settings = _settings(args)
-    print(f"FHIR base: http://{args.host}:{args.port}/fhir "
-          f"({'MongoDB' if settings.mongodb_uri else f'SQLite in {settings.data_dir}'})", flush=True)
     if settings.auth == "off":
-        print("FHIR_AUTH=off: no token needed, every request acts as an administrator", flush=True)
+        access = "FHIR_AUTH=off: no token needed, every request acts as an administrator"
     else:
         data_dir = f" --data-dir {args.data_dir}" if args.data_dir else ""
-        print(f"Get an administrator token: fhir-server token --admin{data_dir}   (then send "
-              "'Authorization: Bearer <token>'; README.md shows how to register clients)", flush=True)
+        access = (f"get an administrator token with: fhir-server token --admin{data_dir} "
+                  "(send it as 'Authorization: Bearer <token>'; README.md shows how to register clients)")
+    print(f"FHIR base: http://{args.host}:{args.port}/fhir "
+          f"({'MongoDB' if settings.mongodb_uri else f'SQLite in {settings.data_dir}'}); {access}", flush=True)
     serve(settings, args.host, args.port, args.workers)
     return 0
 

@@ -109,7 +109,8 @@ async def test_v2_and_v1_scopes_grant_the_same_letters(secure: Secure) -> None:
     r = await secure.client.post("/fhir/Patient", headers=bearer(token), json={"resourceType": "Patient"})
     assert r.status_code == 201
     pid = r.json()["id"]
-    assert (await secure.client.delete(f"/fhir/Patient/{pid}", headers=bearer(token))).status_code in (200, 204)
+    # allowed by scope; the consent gate may still withhold the Patient (404) from a Care Partner outside the network
+    assert (await secure.client.delete(f"/fhir/Patient/{pid}", headers=bearer(token))).status_code in (200, 204, 404)
 
 
 async def test_system_search_needs_search_on_each_type(secure: Secure) -> None:
