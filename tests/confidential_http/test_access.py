@@ -7,12 +7,16 @@ import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from fhir_server.app import create_app
 from fhir_server.ascmi.confidential.intake import ConfidentialIntake
 from fhir_server.fhir.outcome import FHIRError
 from fhir_server.repository import bootstrap
+from fhir_server.security.caller import Caller
 from fhir_server.settings import Settings
 from fhir_server.store.base import Store
 from tests.confidential_http.support import example
@@ -65,3 +69,30 @@ async def test_a_withdrawal_received_by_another_care_partner_is_refused(store: S
     del withdrawal["receivedBy"]  # the caller's own requestId
     version = await as_plan.withdraw(withdrawal)
     assert version.version_id == 2
+
+
+async def test_over_http_the_caller_on_the_request_state_is_the_one_checked(
+        settings: Settings, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """The authentication edge puts the caller on ``request.state`` (the ASGI scope's state); emulated here by
+    the outermost ASGI layer for the intake paths, once the plan's Organization exists."""
+    acting: dict[str, Caller] = {}
+    app = create_app(settings, make_store(os.environ.get("STORE", "sqlite"), tmp_path, request))
+
+    async def as_partner(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/ascmi/") and "caller" in acting:
+            scope.setdefault("state", {})["caller"] = acting["caller"]
+        await app(scope, receive, send)
+
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=as_partner), base_url="http://test") as c:
+            filed = await c.post("/ascmi/confidential-communications", json=example("phone"))
+            assert filed.status_code == 201, filed.text
+            plan = json.loads((await c.get(f"/fhir/{filed.headers['location'].split('/fhir/')[1]}")).content)[
+                "organization"][0]["reference"]
+            acting["caller"] = Caller("plan-client", organization=plan, scopes={"*": "cruds"}, purpose="HPAYMT")
+            refused = await c.post("/ascmi/confidential-communications", json=example("electronic"))
+            assert refused.status_code == 403 and refused.json()["issue"][0]["code"] == "forbidden"
+            own = await c.post("/ascmi/confidential-communications", json=example("mail"))
+            assert own.status_code == 201, own.text
+            mine = {"requestId": "GPHP-CC-2026-1187", "receivedDate": "2026-12-04"}
+            assert (await c.post("/ascmi/confidential-communications/withdrawals", json=mine)).status_code == 200
