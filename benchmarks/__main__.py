@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from benchmarks import confidential, decide, export, ingest, labels, rest, search, validate
+from benchmarks import confidential, decide, export, gate, ingest, labels, rest, search, validate
 from benchmarks.server import running_server
 from benchmarks.stats import Row, print_table
 
@@ -13,6 +13,7 @@ from benchmarks.stats import Row, print_table
 WORKLOADS: dict[str, Callable[[str], list[Row]]] = {
     "rest": rest.run, "ingest": ingest.run, "search": search.run, "decide": decide.run, "validate": validate.run,
     "labels": labels.run, "export": export.run, "confidential": confidential.run,
+    "gate": gate.run,
 }
 
 

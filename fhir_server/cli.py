@@ -216,6 +216,21 @@ def _token(args: argparse.Namespace) -> int:
     return _on_store(args, lambda store, settings: admin.token_command(args, store, settings))
 
 
+def _ascmi_disclosures(args: argparse.Namespace) -> int:
+    """A person's accounting of disclosures, in plain language (who received what, when, on which basis)."""
+    from fhir_server.consent.report import report
+
+    async def work(store: Store, settings: Settings) -> int:
+        found = await report(store, args.patient, f"{settings.canonical_base}/sid/medi-cal-cin")
+        if found is None:
+            print(f"no Patient with id or Medi-Cal CIN {args.patient!r}", file=sys.stderr)
+            return 1
+        print("\n".join(found))
+        return 0
+
+    return _on_store(args, work)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fhir-server", description="FHIR R4 server for ASCMI consent")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -273,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "request) records, in plain language")
     ascmi_render.add_argument("form")
     ascmi_render.set_defaults(func=_ascmi_render)
+    ascmi_disc = ascmi_sub.add_parser("disclosures", help="a person's accounting of disclosures, in plain language")
+    ascmi_disc.add_argument("--patient", required=True, help="Patient id or Medi-Cal CIN")
+    ascmi_disc.add_argument("--data-dir", default=None)
+    ascmi_disc.set_defaults(func=_ascmi_disclosures)
     from fhir_server.ascmi.confidential import cli as confidential_cli
 
     confidential_cli.add_commands(ascmi_sub, _on_store)

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from fhir_server.api import context, operations
 from fhir_server.api.negotiation import negotiate, read_json
 from fhir_server.api.responses import json_response
+from fhir_server.consent import disclosure
 from fhir_server.consent.disclose import label_bundle
 from fhir_server.fhir import instant, registry
 from fhir_server.fhir.bundles import searchset_bundle
@@ -76,6 +77,8 @@ async def patient_everything(request: Request, rtype: str, id: str) -> Response:
     bundle = searchset_bundle(versions, [], base, self_link, next_link, total)
     if not caller.is_administrator:
         label_bundle(bundle, [v.body for v in versions if v.body is not None])
+    disclosure.record(srv.audit, srv.gate, caller, "operation", str(request.url.path) +
+                      (f"?{request.url.query}" if request.url.query else ""), versions)
     return json_response(bundle, 200, None, neg)
 
 

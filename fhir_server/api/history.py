@@ -10,6 +10,7 @@ from starlette.responses import Response
 from fhir_server.api import context
 from fhir_server.api.negotiation import negotiate
 from fhir_server.api.responses import json_response
+from fhir_server.consent import disclosure
 from fhir_server.consent.disclose import label_bundle
 from fhir_server.consent.gated_search import gated_history
 from fhir_server.fhir import instant
@@ -64,6 +65,9 @@ async def _history(request: Request, rtype: str | None, id: str | None, path: st
     bundle = history_bundle(page.versions, base, self_link, next_link, page.total)
     if not caller.is_administrator:
         label_bundle(bundle, [v.body for v in page.versions if v.body is not None])
+    interaction = "history-instance" if id else "history-type" if rtype else "history-system"
+    disclosure.record(srv.audit, srv.gate, caller, interaction, str(request.url.path) +
+                      (f"?{request.url.query}" if request.url.query else ""), page.versions)
     return json_response(bundle, 200, None, neg)
 
 

@@ -12,6 +12,7 @@ from fhir_server.api import context
 from fhir_server.api.negotiation import Negotiated, negotiate, read_json
 from fhir_server.api.responses import json_response, version_headers, write_response
 from fhir_server.api.validate import enforce_profiles
+from fhir_server.consent import disclosure
 from fhir_server.fhir import instant, jsonio, registry
 from fhir_server.fhir.outcome import BadRequest, Gone, NotFound, information
 from fhir_server.fhir.summary import check_summary, subset
@@ -59,6 +60,7 @@ async def read(request: Request, rtype: str, id: str) -> Response:
     headers = version_headers(version)
     if _not_modified(request, version.version_id, version.last_updated):
         return Response(status_code=304, headers=headers)
+    disclosure.record(srv.audit, srv.gate, caller, "read", request.url.path, [version])
     return _serve(request, neg, srv.gate.disclosed(caller, version), headers)
 
 
@@ -78,6 +80,7 @@ async def vread(request: Request, rtype: str, id: str, vid: str) -> Response:
     headers = version_headers(version)
     if version.deleted:
         raise Gone(f"version {vid} of {rtype}/{id} is a deletion")
+    disclosure.record(srv.audit, srv.gate, caller, "vread", request.url.path, [version])
     return _serve(request, neg, srv.gate.disclosed(caller, version), headers)
 
 

@@ -11,10 +11,12 @@ from starlette.responses import Response
 from fhir_server.api import context
 from fhir_server.api.negotiation import negotiate, read_body
 from fhir_server.api.responses import json_response
+from fhir_server.consent import disclosure
 from fhir_server.fhir.outcome import UnsupportedMediaType
 from fhir_server.fhir.search import definitions
 from fhir_server.fhir.search.parse import MODIFIERS
 from fhir_server.repository.search import search_bundle
+from fhir_server.store.base import ResourceVersion
 
 
 @cache
@@ -35,8 +37,12 @@ def capability_search_params(rtype: str) -> list[dict[str, Any]]:
 async def _run(request: Request, rtype: str | None, query: str) -> Response:
     neg = negotiate(request)
     srv = context.server(request)
+    caller = context.caller(request)
+    returned: list[ResourceVersion] = []
     bundle = await search_bundle(srv.store, rtype, query, context.base_url(request), srv.settings, neg.strict,
-                                 gate=srv.gate, caller=context.caller(request))
+                                 gate=srv.gate, caller=caller, returned=returned)
+    disclosure.record(srv.audit, srv.gate, caller, "search-type" if rtype else "search-system",
+                      f"{request.url.path}?{query}", returned)
     return json_response(bundle, 200, None, neg)
 
 

@@ -13,14 +13,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from fhir_server.consent.clock import now_date
 from fhir_server.consent.compiled import ref_key
 from fhir_server.consent.evaluate import Party
 from fhir_server.consent.model import ConsentVersion, Identifier, RecipientFacts
 from fhir_server.consent.recipient import recipient_facts
 from fhir_server.consent.tables import load_tables
-from fhir_server.fhir import jsonio
-from fhir_server.fhir.search.api import parse_search
+from fhir_server.fhir.search.ast import Filter, ReferenceValue, SearchQuery
 from fhir_server.store.base import ResourceVersion, Store, Transaction
 
 CHUNK = 200  # patient references per Consent search
@@ -53,10 +54,13 @@ class Person:
     named: bool
 
 
-async def _all(source: Store | Transaction, rtype: str, pairs: list[tuple[str, str]], limit: int
+async def _all(source: Store | Transaction, rtype: str, param: str, targets: list[tuple[str, str]], limit: int
                ) -> list[ResourceVersion]:
-    query = parse_search(rtype, [*pairs, ("_count", str(limit)), ("_total", "none")], strict=True,
-                         max_count=limit)
+    """Every resource of ``rtype`` whose reference ``param`` points at one of ``targets`` (the AST is built
+    directly: this runs on every gated request)."""
+    values = tuple(ReferenceValue(t, i) for t, i in targets)
+    query = SearchQuery(rtype, count=limit, filters=(Filter(param, "reference", values, resource_type=rtype),),
+                        total="none")
     out: list[ResourceVersion] = []
     while True:
         page = await source.search(query)
@@ -75,13 +79,13 @@ async def load_recipient(store: Store, organization: str, canonical_base: str, t
     affiliations: list[ResourceVersion] = []
     idents: list[Identifier] = []
     if org is not None and not org.deleted and org.body is not None:
-        body = jsonio.loads(org.body)
+        body = orjson.loads(org.body)
         organizations.append(body)
         idents = [Identifier(i.get("system"), str(i["value"])) for i in body.get("identifier") or []
                   if i.get("value") is not None]
-        affiliations = await _all(store, "OrganizationAffiliation",
-                                  [("participating-organization", f"Organization/{oid}")], 100)
-    facts = recipient_facts(idents, organizations, [jsonio.loads(a.body) for a in affiliations if a.body],
+        affiliations = await _all(store, "OrganizationAffiliation", "participating-organization",
+                                  [("Organization", oid)], 100)
+    facts = recipient_facts(idents, organizations, [orjson.loads(a.body) for a in affiliations if a.body],
                             canonical_base, tz)
     if org is None or org.deleted:
         facts = RecipientFacts(identifiers=(), known=False, organization_ids=())
@@ -104,6 +108,20 @@ def _refs(node: Any) -> Iterable[dict[str, Any]]:
             yield from _refs(item)
 
 
+_NAMED: dict[tuple[Any, ...], bool] = {}
+
+
+def names_cached(version: ResourceVersion, recipient: Recipient) -> bool:
+    """:func:`names` per (Consent version, recipient version): both are immutable, so is the answer."""
+    key = (version.id, version.version_id, recipient.reference, recipient.key)
+    found = _NAMED.get(key)
+    if found is None:
+        if len(_NAMED) > 100_000:
+            _NAMED.clear()
+        found = _NAMED[key] = version.body is not None and names(orjson.loads(version.body), recipient)
+    return found
+
+
 def names(consent: dict[str, Any], recipient: Recipient) -> bool:
     """Is the recipient named in a Consent: collector (``organization``), an included or excluded recipient or an
     intermediary (a provision actor) — by reference or by identifier?"""
@@ -120,6 +138,33 @@ def names(consent: dict[str, Any], recipient: Recipient) -> bool:
     return False
 
 
+_SMALL: dict[tuple[str, str, int], str | None] = {}  # (kind, id, version) → patient of a Consent / birth date
+
+
+def _memo(kind: str, version: ResourceVersion, compute: Any) -> str | None:
+    key = (kind, version.id, version.version_id)
+    if key not in _SMALL:
+        if len(_SMALL) > 200_000:
+            _SMALL.clear()
+        _SMALL[key] = compute(orjson.loads(version.body)) if version.body else None
+    return _SMALL[key]
+
+
+def _owner(consent: ResourceVersion) -> str | None:
+    """The id of the Patient a Consent version is about."""
+    def compute(body: dict[str, Any]) -> str | None:
+        target = ref_key(str((body.get("patient") or {}).get("reference", "")))
+        return target[8:] if target and target.startswith("Patient/") else None
+
+    return _memo("owner", consent, compute)
+
+
+def _birth_date(patient: ResourceVersion | None) -> str | None:
+    if patient is None:
+        return None
+    return _memo("birth", patient, lambda body: body.get("birthDate"))
+
+
 async def load_people(store: Store, patient_ids: Sequence[str], recipient: Recipient | None) -> dict[str, Person]:
     """Each patient's facts: one ``read_many`` for the Patients and one Consent search per :data:`CHUNK`."""
     ids = list(dict.fromkeys(patient_ids))
@@ -129,22 +174,17 @@ async def load_people(store: Store, patient_ids: Sequence[str], recipient: Recip
     consents: dict[str, list[ResourceVersion]] = {i: [] for i in ids}
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
-        found = await _all(store, "Consent", [("patient", ",".join(f"Patient/{i}" for i in chunk))], MAX_CONSENTS)
+        found = await _all(store, "Consent", "patient", [("Patient", i) for i in chunk], MAX_CONSENTS)
         for v in found:
-            if v.body is None:
-                continue
-            body = jsonio.loads(v.body)
-            target = ref_key(str((body.get("patient") or {}).get("reference", "")))
-            if target and target.startswith("Patient/") and target[8:] in consents:
-                consents[target[8:]].append(v)
+            owner = _owner(v)
+            if owner in consents:
+                consents[owner].append(v)
     out: dict[str, Person] = {}
     for pid in ids:
         patient = patients.get(pid)
-        birth = None
-        if patient is not None and patient.body is not None:
-            birth = jsonio.loads(patient.body).get("birthDate")
+        birth = _birth_date(patient)
         mine = sorted(consents[pid], key=lambda v: v.id)
-        named = recipient is not None and any(names(jsonio.loads(v.body), recipient) for v in mine if v.body)
+        named = recipient is not None and any(names_cached(v, recipient) for v in mine)
         key = (patient.version_id if patient else None, tuple((v.id, v.version_id) for v in mine))
         versions = tuple(ConsentVersion.from_json(v.body, v.last_updated, id=v.id, version_id=str(v.version_id))
                          for v in mine if v.body is not None)

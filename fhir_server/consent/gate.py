@@ -32,9 +32,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
+
+import orjson
 
 from fhir_server import metrics
 from fhir_server.consent.clock import now_date
@@ -44,7 +46,6 @@ from fhir_server.consent.disclose import with_obligations
 from fhir_server.consent.facts import Person, Recipient, load_people, load_recipient
 from fhir_server.consent.model import Coding, DecisionRequest, DecisionSettings, Identifier
 from fhir_server.consent.tables import Tables, load_tables
-from fhir_server.fhir import jsonio
 from fhir_server.fhir.outcome import FHIRError, NotFound
 from fhir_server.fhir.search.api import parse_search
 from fhir_server.security.caller import Caller
@@ -55,7 +56,27 @@ CLIENT_ID_SYSTEM = "urn:ietf:params:oauth:client-id"
 CACHE_SIZE = 50_000
 RECORD_TYPES = ("Consent", "Provenance", "DocumentReference", "RelatedPerson", "Patient")
 
-Verdict = tuple[bool, tuple[Coding, ...]]  # (permit, obligations)
+Verdict = tuple[bool, tuple[Coding, ...], str]  # (permit, obligations, basis: "consent Consent/1/_history/2" …)
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    """Why a visible version was disclosed, for the accounting of disclosures (:mod:`.disclosure`)."""
+
+    patients: tuple[str, ...]
+    labels: tuple[Coding, ...]  # the §2 labels decided (none: general health)
+    bases: tuple[str, ...]  # per patient: "consent Consent/<id>/_history/<vid>" | "legal-floor" | "consent-record"
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What a version says about itself (cached per version: versions never change)."""
+
+    kind: str  # free | record | data | audit | hidden | provenance (a Provenance targeting Consents)
+    patients: tuple[str, ...] = ()
+    labels: tuple[Coding, ...] = ()
+    targets: tuple[str, ...] = ()  # Provenance: ids of the Consents it targets
+    clients: tuple[str, ...] = ()  # AuditEvent: client ids of its agents
 
 
 @dataclass(slots=True)
@@ -63,10 +84,10 @@ class _Item:
     """One version being judged: what it is and what it needs."""
 
     version: ResourceVersion
-    body: dict[str, Any] | None
-    kind: str = "free"  # free | record | data | audit | hidden
-    patients: tuple[str, ...] = ()
-    labels: tuple[Coding, ...] = ()
+    kind: str
+    patients: tuple[str, ...]
+    labels: tuple[Coding, ...]
+    facts: _Facts
 
 
 @dataclass(slots=True)
@@ -87,6 +108,8 @@ class Gate:
                                                   settings.honor_do_not_share_on_floor)
         self._decisions: OrderedDict[tuple[Any, ...], Verdict] = OrderedDict()
         self._obligations: OrderedDict[tuple[Any, ...], tuple[Coding, ...]] = OrderedDict()
+        self._disclosures: OrderedDict[tuple[Any, ...], Disclosure] = OrderedDict()
+        self._facts: OrderedDict[tuple[str, str, int], _Facts] = OrderedDict()
         self.hits = 0  # decision cache statistics (tests, benchmarks)
         self.misses = 0
 
@@ -105,12 +128,15 @@ class Gate:
         judgement = await self._judgement(caller, items)
         out = []
         for item in items:
-            allowed, obligations = self._allows(caller, item, judgement)
+            allowed, obligations, bases = self._allows(caller, item, judgement)
             if allowed:
                 out.append(item.version)
-                if obligations:
-                    self._remember(caller, item.version, obligations)
+                self._remember(caller, item, obligations, bases)
         return out
+
+    def disclosure(self, caller: Caller, version: ResourceVersion) -> Disclosure | None:
+        """Why ``visible`` let a Care Partner see ``version`` (None: not judged, or not patient data)."""
+        return self._disclosures.get(self._obligation_key(caller, version))
 
     async def visible_versions(self, caller: Caller, versions: Sequence[ResourceVersion]
                                ) -> list[ResourceVersion]:
@@ -148,24 +174,37 @@ class Gate:
         return with_obligations(version.body, codes) if codes else version.body
 
     def disclose_all(self, caller: Caller, versions: Sequence[ResourceVersion]) -> list[ResourceVersion]:
-        """The versions with their bodies replaced by :meth:`disclosed` (delete markers unchanged)."""
+        """The versions with their bodies replaced by :meth:`disclosed` (unchanged when nothing is added)."""
         if caller.is_administrator:
             return list(versions)
-        from dataclasses import replace
-
-        return [v if v.body is None else replace(v, body=self.disclosed(caller, v)) for v in versions]
+        out = []
+        for v in versions:
+            body = self.disclosed(caller, v) if v.body is not None else None
+            out.append(v if body is v.body else replace(v, body=body))
+        return out
 
     # -- judging ------------------------------------------------------------------------------------------
 
     async def _item(self, version: ResourceVersion) -> _Item:
-        body = version.body
-        if body is None:  # a delete marker is judged as the last version that had a body
-            for vid in range(version.version_id - 1, 0, -1):
-                past = await self.store.vread(version.resource_type, version.id, vid)
-                if past is not None and past.body is not None:
-                    body = past.body
-                    break
-        return _Item(version, jsonio.loads(body) if body is not None else None)
+        """The item with what the version says about itself — cached by (type, id, version): versions never
+        change, so a warm page parses no JSON at all."""
+        key = (version.resource_type, version.id, version.version_id)
+        facts = self._facts.get(key)
+        if facts is None:
+            facts = self._intrinsic(version.resource_type, await self._body_of(version))
+            self._facts[key] = facts
+            if len(self._facts) > CACHE_SIZE:
+                self._facts.popitem(last=False)
+        return _Item(version, facts.kind, facts.patients, facts.labels, facts)
+
+    async def _body_of(self, version: ResourceVersion) -> bytes | None:
+        if version.body is not None:
+            return version.body
+        for vid in range(version.version_id - 1, 0, -1):  # a delete marker: judged as its last body
+            past = await self.store.vread(version.resource_type, version.id, vid)
+            if past is not None and past.body is not None:
+                return past.body
+        return None
 
     def _labels(self, resource: dict[str, Any]) -> tuple[Coding, ...]:
         tables = self.tables
@@ -180,48 +219,42 @@ class Gate:
                     out.append(coding)
         return tuple(out)
 
+    def _intrinsic(self, rtype: str, body: bytes | None) -> _Facts:
+        """free / record / data / audit / hidden, patients, §2 labels — from the resource alone."""
+        if body is None:
+            return _Facts("hidden")  # deleted before it ever had a body: nothing to show
+        r = orjson.loads(body)
+        if rtype == "AuditEvent":
+            clients = tuple(str(ident.get("value")) for a in r.get("agent") or []
+                            if isinstance(ident := (a.get("who") or {}).get("identifier") or {}, dict)
+                            and ident.get("system") == CLIENT_ID_SYSTEM)
+            return _Facts("audit", clients=clients)
+        patients, labels = patients_of(r), self._labels(r)
+        if rtype == "Consent":
+            return _Facts("record", patients, labels)
+        if rtype == "Patient":
+            general = {k.code for k in self.tables.categories[self.tables.default_category].labels}
+            return _Facts("data" if any(lab.code not in general for lab in labels) else "record", patients, labels)
+        if rtype == "Provenance":
+            targets = tuple(dict.fromkeys(i for t, i in references(r, "target", absolute=True) if t == "Consent"))
+            if targets:
+                return _Facts("provenance", (), labels, targets)
+        return _Facts("data" if patients else "free", patients, labels)
+
     async def _classify(self, items: list[_Item]) -> None:
-        """Sort each item into free / record / data / audit / hidden, with its patients and labels."""
-        doc_refs: list[str] = []
-        related: list[str] = []
-        provenance_consents: list[str] = []
-        for item in items:
-            r = item.body
-            if r is None:
-                item.kind = "hidden"  # deleted before it ever had a body: nothing to show
-                continue
-            rtype = item.version.resource_type
-            if rtype == "AuditEvent":
-                item.kind = "audit"
-                continue
-            item.patients = patients_of(r)
-            item.labels = self._labels(r)
-            if rtype == "Consent":
-                item.kind = "record"
-            elif rtype == "Patient":
-                general = {k.code for k in self.tables.categories[self.tables.default_category].labels}
-                item.kind = "data" if any(lab.code not in general for lab in item.labels) else "record"
-            elif rtype == "Provenance":
-                targets = [f"{t}/{i}" for t, i in references(r, "target", absolute=True) if t == "Consent"]
-                if targets:
-                    item.kind = "record"
-                    provenance_consents += targets
-                    item.patients = tuple(targets)  # resolved below to the Consents' patients
-                elif item.patients:
-                    item.kind = "data"
-            elif item.patients:
-                item.kind = "data"
-                if rtype == "DocumentReference":
-                    doc_refs.append(item.version.id)
-                elif rtype == "RelatedPerson":
-                    related.append(item.version.id)
+        """Consent records that only other resources reveal: a Provenance's Consents' patients, the
+        DocumentReference a Consent names as its source, the RelatedPerson that signed one."""
+        doc_refs = [i.version.id for i in items if i.kind == "data" and i.version.resource_type == "DocumentReference"]
+        related = [i.version.id for i in items if i.kind == "data" and i.version.resource_type == "RelatedPerson"]
+        provenance_consents = [f"Consent/{t}" for i in items if i.kind == "provenance" for t in i.facts.targets]
         if provenance_consents:
             found = await self.store.read_many([("Consent", ref.split("/", 1)[1])
                                                 for ref in dict.fromkeys(provenance_consents)])
-            owner = {f"Consent/{v.id}": _consent_patient(v) for v in found}
+            owner = {v.id: _consent_patient(v) for v in found}
             for item in items:
-                if item.kind == "record" and item.version.resource_type == "Provenance":
-                    item.patients = tuple(dict.fromkeys(p for ref in item.patients if (p := owner.get(ref))))
+                if item.kind == "provenance":
+                    item.kind = "record"
+                    item.patients = tuple(dict.fromkeys(p for t in item.facts.targets if (p := owner.get(t))))
                     if not item.patients:
                         item.kind = "hidden"  # its Consents are gone: nobody's record to show
         for rtype, ids, param in (("DocumentReference", doc_refs, "source-reference"),
@@ -233,7 +266,7 @@ class Gate:
             page = await self.store.search(query)
             owners: dict[str, list[str]] = {}
             for consent in page.matches:
-                body = jsonio.loads(consent.body) if consent.body else {}
+                body = orjson.loads(consent.body) if consent.body else {}
                 patient = _consent_patient(consent)
                 for t, i in references(body, param, absolute=True):
                     if t == rtype and patient:
@@ -253,28 +286,31 @@ class Gate:
         people = await load_people(self.store, patients, recipient)
         return _Judgement(recipient, people, now_date(self.settings.timezone))
 
-    def _allows(self, caller: Caller, item: _Item, j: _Judgement | None) -> Verdict:
+    def _allows(self, caller: Caller, item: _Item, j: _Judgement | None
+                ) -> tuple[bool, tuple[Coding, ...], tuple[str, ...]]:
         if item.kind == "free":
-            return True, ()
+            return True, (), ()
         if item.kind == "hidden":
-            return False, ()
-        if item.kind == "audit":
-            return _own_audit(caller, item.body or {}), ()
+            return False, (), ()
+        if item.kind == "audit":  # an AuditEvent records the caller's own request: its client is an agent
+            return caller.client_id in item.facts.clients, (), ()
         assert j is not None
         if item.kind == "record":
             if not item.patients:
-                return j.recipient.member_now, ()
+                return j.recipient.member_now, (), ()
             ok = j.recipient.member_now or all(j.people[p].named for p in item.patients if p in j.people)
-            return ok, ()
+            return ok, (), tuple("consent-record" for _ in item.patients)
         if caller.purpose is None:
-            return False, ()
+            return False, (), ()
         obligations: list[Coding] = []
+        bases: list[str] = []
         for pid in item.patients:
-            permit, codes = self._decision(j.people[pid], j.recipient, caller.purpose, item.labels, j.day)
+            permit, codes, basis = self._decision(j.people[pid], j.recipient, caller.purpose, item.labels, j.day)
             if not permit:
-                return False, ()
+                return False, (), ()
             obligations += [c for c in codes if c not in obligations]
-        return True, tuple(obligations)
+            bases.append(basis)
+        return True, tuple(obligations), tuple(bases)
 
     def _decision(self, person: Person, recipient: Recipient, purpose: str, labels: tuple[Coding, ...],
                   day: date) -> Verdict:
@@ -294,9 +330,10 @@ class Gate:
         try:
             decision = decide(request, person.consents, recipient.facts, person.birth_date,
                               self.decision_settings)
-            verdict: Verdict = (decision.decision == "permit", decision.obligations)
+            basis = decision.basis + (f" {decision.consent.reference}" if decision.consent is not None else "")
+            verdict: Verdict = (decision.decision == "permit", decision.obligations, basis)
         except FHIRError:  # a purpose outside the tables: nothing is disclosed for it
-            verdict = (False, ())
+            verdict = (False, (), "never")
         self._decisions[key] = verdict
         if len(self._decisions) > CACHE_SIZE:
             self._decisions.popitem(last=False)
@@ -308,27 +345,23 @@ class Gate:
     def _obligation_key(caller: Caller, version: ResourceVersion) -> tuple[Any, ...]:
         return (caller.organization, caller.purpose, version.resource_type, version.id, version.version_id)
 
-    def _remember(self, caller: Caller, version: ResourceVersion, codes: tuple[Coding, ...]) -> None:
-        self._obligations[self._obligation_key(caller, version)] = codes
-        if len(self._obligations) > CACHE_SIZE:
-            self._obligations.popitem(last=False)
+    def _remember(self, caller: Caller, item: _Item, codes: tuple[Coding, ...], bases: tuple[str, ...]) -> None:
+        key = self._obligation_key(caller, item.version)
+        if codes:
+            self._obligations[key] = codes
+            if len(self._obligations) > CACHE_SIZE:
+                self._obligations.popitem(last=False)
+        if item.patients and item.kind in ("record", "data"):
+            self._disclosures[key] = Disclosure(item.patients, item.labels if item.kind == "data" else (), bases)
+            if len(self._disclosures) > CACHE_SIZE:
+                self._disclosures.popitem(last=False)
 
 
 def _consent_patient(version: ResourceVersion) -> str | None:
     if version.body is None:
         return None
-    text = str((jsonio.loads(version.body).get("patient") or {}).get("reference", ""))
+    text = str((orjson.loads(version.body).get("patient") or {}).get("reference", ""))
     parts = [p for p in text.split("/") if p]
     if "_history" in parts:
         parts = parts[: parts.index("_history")]
     return parts[-1] if len(parts) >= 2 and parts[-2] == "Patient" else None
-
-
-def _own_audit(caller: Caller, event: dict[str, Any]) -> bool:
-    """An AuditEvent records the caller's own request: an agent is its client (BALP ``who.identifier``)."""
-    for agent in event.get("agent") or []:
-        who = agent.get("who") or {}
-        ident = who.get("identifier") or {}
-        if ident.get("system") == CLIENT_ID_SYSTEM and ident.get("value") == caller.client_id:
-            return True
-    return False

@@ -9,7 +9,7 @@ from fhir_server.fhir.bundles import searchset_bundle
 from fhir_server.fhir.outcome import operation_outcome
 from fhir_server.fhir.search.api import parse_search
 from fhir_server.settings import Settings
-from fhir_server.store.base import Store, Transaction
+from fhir_server.store.base import ResourceVersion, Store, Transaction
 
 if TYPE_CHECKING:
     from fhir_server.consent.gate import Gate
@@ -24,7 +24,8 @@ def query_pairs(query_string: str) -> list[tuple[str, str]]:
 
 async def search_bundle(source: Store | Transaction, rtype: str | None, query_string: str, base: str,
                         settings: Settings, strict: bool = False, *, gate: Gate | None = None,
-                        caller: Caller | None = None) -> dict[str, Any]:
+                        caller: Caller | None = None, returned: list[ResourceVersion] | None = None
+                        ) -> dict[str, Any]:
     """A searchset Bundle for ``[base]/[rtype]?query_string`` (``rtype`` None: system search with ``_type``).
 
     With a Care Partner ``caller`` the search goes through the ``gate`` (:mod:`fhir_server.consent.gated_search`)
@@ -41,6 +42,8 @@ async def search_bundle(source: Store | Transaction, rtype: str | None, query_st
         page.includes = gate.disclose_all(caller, page.includes)
     else:
         page = await source.search(query)
+    if returned is not None:
+        returned += [*page.matches, *page.includes]
     path = f"{base}/{rtype}" if rtype else base
     head = query.self_link_query()
     self_link = f"{path}?{head}" if head else path

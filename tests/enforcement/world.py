@@ -69,7 +69,9 @@ class World:
 
     def headers(self, key: str, purpose: str = "TREAT") -> dict[str, str]:
         org = {"MEMBER": "PLAN", "OUTSIDER": "OUTSIDER", "EXCLUDED": "PART2", "REVOKED": "PLAN"}[key]
-        return as_partner(self.orgs[org], purpose)
+        # REVOKED is another client of MEMBER's Organization: the AuditEvents of MEMBER's own earlier requests
+        # (which name what it was shown then) are MEMBER's to read, not REVOKED's.
+        return as_partner(self.orgs[org], purpose, client=f"client-{key}" if key == "REVOKED" else None)
 
     def withheld(self, key: str) -> list[str]:
         """Resources caller ``key`` must never learn of."""
