@@ -98,8 +98,11 @@ class BundleProcessor:
             planner.check_duplicates(entries)
             for e in entries:
                 if e.resource is not None:
-                    e.resource = planner.rewrite_references(e.resource, mapping)
-                    await self._resolve_conditional_references(tx, e)
+                    found = planner.reference_values(e.resource)  # one walk tells whether the others are needed
+                    rewritten = planner.rewrite_references(e.resource, mapping, found)
+                    if rewritten is not e.resource:
+                        e.resource, found = rewritten, planner.reference_values(rewritten)
+                    await self._resolve_conditional_references(tx, e, found)
             results: dict[int, EntryResult] = {}
             for e in planner.execution_order(entries):
                 try:
@@ -198,9 +201,10 @@ class BundleProcessor:
         if e.resource is not None and e.method == "PUT":
             e.resource = {**e.resource, "id": e.target.id}
 
-    async def _resolve_conditional_references(self, tx: Transaction, e: PlannedEntry) -> None:
+    async def _resolve_conditional_references(self, tx: Transaction, e: PlannedEntry,
+                                              found: tuple[list[str], bool] | None = None) -> None:
         assert e.resource is not None
-        found_refs = planner.conditional_references(e.resource, str(e.resource.get("resourceType", "")))
+        found_refs = planner.conditional_references(e.resource, str(e.resource.get("resourceType", "")), found)
         if not found_refs:
             return
         resolved: dict[str, str] = {}
@@ -312,12 +316,13 @@ class BundleProcessor:
 
     async def _check_written_references(self, tx: Transaction, entries: list[PlannedEntry],
                                         results: dict[int, EntryResult]) -> None:
+        checked: set[tuple[str, str]] = set()  # every write is done: a target found live stays live
         for e in entries:
             result = results.get(e.index)
             if result is None or result.written is None:
                 continue
             try:
-                await repo.check_references(tx, result.written, self.base)
+                await repo.check_references(tx, result.written, self.base, checked)
             except FHIRError as exc:
                 raise planner.entry_error(e.index, exc) from None
 

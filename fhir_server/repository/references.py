@@ -30,6 +30,39 @@ def iter_references(node: Any, path: str) -> Iterator[tuple[str, str]]:
             yield from iter_references(item, f"{path}[{i}]")
 
 
+def reference_strings(node: Any) -> list[str]:
+    """The values :func:`iter_references` yields, in its order, without building location strings (a write checks
+    every reference; only a failing one needs its location, found again with :func:`location_of`).
+
+    >>> reference_strings({"subject": {"reference": "Patient/1"}, "contained": [{"reference": "Patient/2"}]})
+    ['Patient/1']
+    """
+    found: list[str] = []
+    _strings(node, found)
+    return found
+
+
+def _strings(node: Any, found: list[str]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                found.append(value)
+            elif key == "contained" or (key == "resource" and isinstance(value, dict) and "resourceType" in value):
+                continue
+            elif isinstance(value, dict | list):
+                _strings(value, found)
+    elif isinstance(node, list):
+        for item in node:
+            if isinstance(item, dict | list):
+                _strings(item, found)
+
+
+def location_of(resource: dict[str, Any], reference: str) -> str:
+    """Where ``reference`` first occurs in ``resource`` (as :func:`iter_references` names it)."""
+    rtype = str(resource.get("resourceType", ""))
+    return next((where for where, value in iter_references(resource, rtype) if value == reference), rtype)
+
+
 def local_target(reference: str, base_url: str | None = None) -> tuple[str, str] | None:
     """``(type, id)`` of a local relative (or own-base absolute) reference, else None.
 

@@ -15,7 +15,7 @@ from fhir_server.fhir import instant, jsonio, registry
 from fhir_server.fhir.outcome import BadRequest, FHIRError, Gone, NotFound, PreconditionFailed
 from fhir_server.fhir.search.index import extract
 from fhir_server.repository import labels
-from fhir_server.repository.references import iter_references, local_target
+from fhir_server.repository.references import local_target, location_of, reference_strings
 from fhir_server.store.base import ResourceVersion, Transaction
 from fhir_server.subscriptions import outbox
 
@@ -67,18 +67,25 @@ def stamp(resource: dict[str, Any], id: str, version_id: int, last_updated: str)
     return stamped
 
 
-async def check_references(tx: Transaction, resource: dict[str, Any], base_url: str | None = None) -> None:
-    """Reject references to local resources that do not exist (or are deleted)."""
-    rtype = resource["resourceType"]
-    for where, reference in iter_references(resource, rtype):
+async def check_references(tx: Transaction, resource: dict[str, Any], base_url: str | None = None,
+                           checked: set[tuple[str, str]] | None = None) -> None:
+    """Reject references to local resources that do not exist (or are deleted).
+
+    ``checked``: targets already found live in this transaction (a Bundle's resources often share their
+    Patient or Organization); found ones are added. Only valid while nothing is deleted meanwhile.
+    """
+    seen = checked if checked is not None else set()
+    for reference in reference_strings(resource):
         target = local_target(reference, base_url)
-        if target is None:
+        if target is None or target in seen:
             continue
         found = await tx.current(*target)
         if found is None or found.deleted:
             state = "has been deleted" if found is not None else "does not exist"
+            where = location_of(resource, reference)
             raise FHIRError(409 if found is not None else 400, "not-found",
                             f"{where} refers to {reference}, which {state} on this server", (where,))
+        seen.add(target)
 
 
 async def _put(tx: Transaction, resource: dict[str, Any], id: str, version_id: int, method: str,

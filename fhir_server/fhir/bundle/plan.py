@@ -199,7 +199,7 @@ def id_map(entries: list[PlannedEntry], base: str) -> dict[str, str]:
 _REWRITTEN_KEYS = frozenset({"reference", "url"})
 
 
-def rewrite_references(node: Any, mapping: dict[str, str]) -> Any:
+def rewrite_references(node: Any, mapping: dict[str, str], found: tuple[list[str], bool] | None = None) -> Any:
     """Replace temporary ids where the spec says: ``Reference.reference``, ``Attachment.url``, the narrative.
 
     >>> rewrite_references({"subject": {"reference": "urn:uuid:1"}}, {"urn:uuid:1": "Patient/9"})
@@ -207,7 +207,43 @@ def rewrite_references(node: Any, mapping: dict[str, str]) -> Any:
     """
     if not mapping:
         return node
+    values, narrative = found if found is not None else reference_values(node)
+    if not narrative and mapping.keys().isdisjoint(values):
+        return node  # nothing to rewrite: keep the client's dict rather than copy it
     return _rewrite(node, mapping)
+
+
+def reference_values(node: Any) -> tuple[list[str], bool]:
+    """Every ``reference`` and ``url`` string anywhere in ``node`` (contained resources too), and whether it has
+    narrative (``div``). One walk without path strings: it tells :func:`rewrite_references` and
+    :func:`conditional_references` whether their (copying, path-building) walks have anything to do.
+
+    >>> reference_values({"subject": {"reference": "urn:uuid:1"}, "text": {"div": "<div/>"}})
+    (['urn:uuid:1'], True)
+
+    Callers that run both may pass the result as ``found`` to each (it describes ``node`` as it is).
+    """
+    found: list[str] = []
+    narrative = _collect(node, found)
+    return found, narrative
+
+
+def _collect(node: Any, found: list[str]) -> bool:
+    narrative = False
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, str):
+                if key in _REWRITTEN_KEYS:
+                    found.append(value)
+                elif key == "div":
+                    narrative = True
+            elif isinstance(value, dict | list):
+                narrative = _collect(value, found) or narrative
+    elif isinstance(node, list):
+        for item in node:
+            if isinstance(item, dict | list):
+                narrative = _collect(item, found) or narrative
+    return narrative
 
 
 # a URL in narrative text: temporary ids and absolute URLs, up to a quote, space or tag
@@ -243,12 +279,20 @@ def _rewrite(node: Any, mapping: dict[str, str]) -> Any:
     return node
 
 
-def conditional_references(node: Any, path: str = "") -> list[tuple[str, str]]:
+def conditional_references(node: Any, path: str = "", found: tuple[list[str], bool] | None = None,
+                           ) -> list[tuple[str, str]]:
     """References written as searches (``Patient?identifier=x``), to be resolved in the transaction.
 
     >>> conditional_references({"subject": {"reference": "Patient?identifier=http://h.org/mrn|7"}}, "Observation")
     [('Observation.subject.reference', 'Patient?identifier=http://h.org/mrn|7')]
     """
+    values, _ = found if found is not None else reference_values(node)
+    if not any("?" in v for v in values):
+        return []  # the common case: no search-style reference, so no path-building walk
+    return _conditional_references(node, path)
+
+
+def _conditional_references(node: Any, path: str) -> list[tuple[str, str]]:
     found = []
     if isinstance(node, dict):
         for key, value in node.items():
@@ -256,10 +300,10 @@ def conditional_references(node: Any, path: str = "") -> list[tuple[str, str]]:
                     and "?" in value:
                 found.append((f"{path}.reference", value))
             elif isinstance(value, dict | list):
-                found += conditional_references(value, f"{path}.{key}" if path else key)
+                found += _conditional_references(value, f"{path}.{key}" if path else key)
     elif isinstance(node, list):
         for i, item in enumerate(node):
-            found += conditional_references(item, f"{path}[{i}]")
+            found += _conditional_references(item, f"{path}[{i}]")
     return found
 
 

@@ -155,6 +155,51 @@ def _type_check(head: str) -> Callable[[list[Item]], list[Item]]:
     return lambda items: [(v, h) for v, h in items if isinstance(v, dict) and v.get("resourceType") == head]
 
 
+_FIELD = re.compile(r"\w+")
+
+
+def _field_chain(path: str, relative: bool) -> Evaluator | None:
+    """``Consent.provision.actor.reference``: a plain walk down fields, without the per-step item tuples and
+    memo look-ups of the general chain (most search expressions are this shape). None for anything else,
+    including choice elements, whose names need the prefix scan of :func:`_lookup`."""
+    segments = path.strip().split(".")
+    if not all(_FIELD.fullmatch(seg) for seg in segments):
+        return None
+    head: str | None = None
+    if not relative:
+        if len(segments) < 2 or not re.fullmatch(r"[A-Z]\w*", segments[0]):
+            return None
+        head, segments = segments[0], segments[1:]
+        if head in ("Resource", "DomainResource"):
+            head = None
+    choices = _choice_names()
+    if any(name in choices for name in segments):
+        return None
+    names = tuple(segments)
+
+    def run(resource: dict[str, Any]) -> list[Item]:
+        if head is not None and (not isinstance(resource, dict) or resource.get("resourceType") != head):
+            return []
+        values: list[Any] = [resource]
+        for name in names:
+            found: list[Any] = []
+            for v in values:
+                if isinstance(v, dict):
+                    child = v.get(name)
+                    if child is None:
+                        continue
+                    if isinstance(child, list):
+                        found += child
+                    else:
+                        found.append(child)
+            if not found:
+                return []
+            values = found
+        return [(v, None) for v in values]
+
+    return run
+
+
 def _chain(steps: list[Callable[[list[Item]], list[Item]]]) -> Evaluator:
     def run(resource: dict[str, Any]) -> list[Item]:
         items: list[Item] = [(resource, None)]
@@ -206,7 +251,7 @@ def compile_path(expression: str, relative: bool = False) -> Evaluator:
     parsed = [_parse_path(m, relative) for m in members]
     if any(p is None for p in parsed):
         return _fallback(expression)
-    chains = [_chain(p) for p in parsed if p is not None]
+    chains = [_field_chain(m, relative) or _chain(p) for m, p in zip(members, parsed, strict=True) if p is not None]
     if len(chains) == 1:
         return chains[0]
 
