@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from benchmarks import confidential, decide, export, gate, ingest, labels, rest, search, validate
+from benchmarks import auth, confidential, decide, export, gate, ingest, labels, rest, search, validate
 from benchmarks.server import running_server
 from benchmarks.stats import Row, print_table
 
 # search and decide each load 100,000 Consents first (a few minutes each on 2 cores).
 WORKLOADS: dict[str, Callable[[str], list[Row]]] = {
     "rest": rest.run, "ingest": ingest.run, "search": search.run, "decide": decide.run, "validate": validate.run,
-    "labels": labels.run, "export": export.run, "confidential": confidential.run,
+    "auth": auth.run, "labels": labels.run, "export": export.run, "confidential": confidential.run,
     "gate": gate.run,
 }
 

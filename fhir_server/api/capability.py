@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_server.api import context, operations, subscriptions
+from fhir_server.api import context, operations, smart, subscriptions
 from fhir_server.api.negotiation import negotiate
 from fhir_server.api.responses import json_response
 from fhir_server.ascmi.canonical import rebase
@@ -47,4 +47,5 @@ async def metadata(request: Request) -> Response:
     statement = capability_statement(context.base_url(request), TYPE_INTERACTIONS, SYSTEM_INTERACTIONS,
                                      _search_params, type_ops, system_ops, _software_version())
     subscriptions.extend_capability(statement, context.base_url(request), srv.settings)
+    smart.extend_capability(statement, context.base_url(request), srv.settings)
     return json_response(statement, 200, None, neg)

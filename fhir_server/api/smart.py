@@ -55,6 +55,26 @@ def smart_configuration_document(base: str) -> dict[str, Any]:
     }
 
 
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+
+
+def extend_capability(statement: dict[str, Any], base: str, settings: Settings) -> None:
+    """``rest.security``: SMART-on-FHIR with the ``oauth-uris`` extension naming the token endpoint."""
+    rest = statement["rest"][0]
+    if settings.auth == "off":
+        rest["security"] = {"description": "FHIR_AUTH=off: no authentication; every request acts as an "
+                                           "administrator (a development setting)"}
+        return
+    rest["security"] = {
+        "extension": [{"url": OAUTH_URIS, "extension": [{"url": "token", "valueUri": base + TOKEN_PATH}]}],
+        "service": [{"coding": [{"system": SECURITY_SERVICE, "code": "SMART-on-FHIR", "display": "SMART-on-FHIR"}],
+                     "text": "SMART Backend Services: client_credentials with a private_key_jwt assertion"}],
+        "description": "Every request but metadata, the SMART configuration and the token endpoint needs "
+                       "'Authorization: Bearer <token>'; see /fhir/.well-known/smart-configuration.",
+    }
+
+
 async def smart_configuration(request: Request) -> Response:
     return JSONResponse(smart_configuration_document(context.base_url(request)))
 

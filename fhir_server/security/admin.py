@@ -42,10 +42,9 @@ async def clients_command(args: argparse.Namespace, store: Store, settings: Sett
         print(json.dumps(await sec.registry.get_client(args.client_id), indent=2))
         return 0
     try:
-        with open(args.jwks, encoding="utf-8") as fh:
-            jwks = json.load(fh)
-    except (OSError, ValueError) as exc:
-        print(f"{args.jwks}: cannot read a JWKS: {exc}", file=sys.stderr)
+        jwks = _read_keys(args.jwks)
+    except (OSError, ValueError, TypeError) as exc:
+        print(f"{args.jwks}: cannot read a JWKS, a JWK or a PEM public key: {exc}", file=sys.stderr)
         return 1
     if isinstance(jwks, dict) and "keys" not in jwks and "kty" in jwks:
         jwks = {"keys": [jwks]}  # a single JWK is accepted too
@@ -57,6 +56,47 @@ async def clients_command(args: argparse.Namespace, store: Store, settings: Sett
         return 1
     await sec.add_client(client)
     print(json.dumps(client.to_json(), indent=2))
+    return 0
+
+
+def _read_keys(path: str) -> Any:
+    """A JWKS, one JWK, or a PEM public key (as ``openssl pkey -pubout`` writes it; ``kid`` = its thumbprint)."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if data.lstrip().startswith(b"-----BEGIN"):
+        from fhir_server.security.keys import public_jwk
+
+        return {"keys": [public_jwk(data)]}
+    return json.loads(data)
+
+
+def request_token(args: argparse.Namespace) -> int:
+    """``fhir-server token --client-id ID --key PRIVATE.pem --url BASE``: ask a running server for a token."""
+    import httpx
+
+    from fhir_server.security.keys import ASSERTION_TYPE, client_assertion
+
+    if not args.key:
+        print("--client-id needs --key PRIVATE_KEY.pem", file=sys.stderr)
+        return 2
+    token_url = args.url.rstrip("/") + "/auth/token"
+    try:
+        with open(args.key, "rb") as fh:
+            assertion = client_assertion(fh.read(), args.client_id, token_url, args.purpose)
+    except (OSError, ValueError, TypeError) as exc:
+        print(f"{args.key}: cannot sign with this key: {exc}", file=sys.stderr)
+        return 1
+    form = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion, "scope": " ".join(args.scope) or "system/*.rs"}
+    try:
+        r = httpx.post(token_url, data=form, timeout=30)
+    except httpx.HTTPError as exc:
+        print(f"cannot reach {token_url}: {exc}", file=sys.stderr)
+        return 1
+    if r.status_code != 200:
+        print(f"{r.status_code} {r.text}", file=sys.stderr)
+        return 1
+    print(r.json()["access_token"])
     return 0
 
 
@@ -92,8 +132,16 @@ def add_parsers(sub: Any, clients: Callable[[argparse.Namespace], int],
         p.add_argument("--data-dir", default=None)
         p.set_defaults(func=clients)
 
-    tok = sub.add_parser("token", help="print a local administrator access token (needs access to the store)")
-    tok.add_argument("--admin", action="store_true", required=True, help="an administrator token")
-    tok.add_argument("--lifetime", type=int, default=3600, help="seconds the token lives (default 3600)")
+    tok = sub.add_parser("token", help="print an access token: --admin (local administrator, needs the store) "
+                                       "or --client-id/--key (asks a running server, as a client would)")
+    how = tok.add_mutually_exclusive_group(required=True)
+    how.add_argument("--admin", action="store_true", help="a local administrator token, signed with the store's key")
+    how.add_argument("--client-id", help="a registered client's id (with --key)")
+    tok.add_argument("--lifetime", type=int, default=3600, help="--admin: seconds the token lives (default 3600)")
     tok.add_argument("--data-dir", default=None)
-    tok.set_defaults(func=token)
+    tok.add_argument("--key", help="the client's private key (PEM)")
+    tok.add_argument("--url", default="http://127.0.0.1:8080/fhir", help="the server's FHIR base")
+    tok.add_argument("--scope", action="append", default=[], help="scope to ask for, repeatable (default "
+                                                                   "system/*.rs)")
+    tok.add_argument("--purpose", default=None, help="purpose of use (HL7 B2B), e.g. TREAT")
+    tok.set_defaults(func=lambda args: token(args) if args.admin else request_token(args))

@@ -83,6 +83,8 @@ def required(method: str, path: str, query: bytes) -> Need:
     head, n = parts[0], len(parts)
     if head == "health":
         return PUBLIC if method in ("GET", "HEAD") else AUTHENTICATED
+    if path == "/metrics" and method == "GET":
+        return PUBLIC  # Prometheus scrapers: guarded by its own FHIR_METRICS_TOKEN (api/observability.py)
     if head == "cds-services":
         if n == 1 and method == "GET":
             return PUBLIC

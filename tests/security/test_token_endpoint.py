@@ -247,3 +247,14 @@ async def test_discovery_document(secure: Secure) -> None:
     assert doc["token_endpoint_auth_signing_alg_values_supported"] == ["RS384", "ES384"]
     assert {"client-confidential-asymmetric", "permission-v1", "permission-v2"} <= set(doc["capabilities"])
     assert doc["scopes_supported"]
+
+
+async def test_capability_statement_names_smart_and_the_token_endpoint(secure: Secure) -> None:
+    r = await secure.client.get("/fhir/metadata")
+    security = r.json()["rest"][0]["security"]
+    assert security["service"][0]["coding"][0] == {
+        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR",
+        "display": "SMART-on-FHIR"}
+    [uris] = [e for e in security["extension"]
+              if e["url"] == "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"]
+    assert uris["extension"] == [{"url": "token", "valueUri": TOKEN_URL}]
