@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging.config
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -24,15 +25,18 @@ from fhir_server.metrics import MULTIPROC_ENV
 from fhir_server.settings import Settings
 
 
-def _fresh_metrics_dir() -> None:
+def _fresh_metrics_dir() -> Path | None:
+    """The workers' shared metrics directory, emptied; returns it when this call created it (to remove later)."""
     given = os.environ.get(MULTIPROC_ENV)
     if given:
         folder = Path(given)
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob("*.db"):  # values of a previous run would be summed in
             stale.unlink()
-    else:
-        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="fhir-server-metrics-")
+        return None
+    created = tempfile.mkdtemp(prefix="fhir-server-metrics-")
+    os.environ[MULTIPROC_ENV] = created
+    return Path(created)
 
 
 # Idle keep-alive connections are closed after this long. uvicorn's default (5 s) is shorter than a proxy's or a
@@ -54,9 +58,11 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
                     timeout_keep_alive=KEEP_ALIVE_SECONDS)
         return
     os.environ["FHIR_DATA_DIR"] = str(settings.data_dir)
-    _fresh_metrics_dir()
+    created = _fresh_metrics_dir()
     # The supervisor kills a worker that does not answer its health ping in time; a busy worker answers late
     # (the ping thread waits for the GIL), and killing it would drop its requests and its queued audit records.
     uvicorn.run("fhir_server.app:create_app", factory=True, workers=workers, host=host, port=port,
                 log_config=log_config, access_log=False, timeout_keep_alive=KEEP_ALIVE_SECONDS,
                 timeout_worker_healthcheck=HEALTHCHECK_SECONDS)
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)

@@ -69,7 +69,9 @@ class CatchAll:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception:
-            log.exception("internal error on %s %s", scope.get("method"), scope.get("path"))
+            # The route template, not the path: a path can carry an identifier a client chose (no PHI in logs).
+            route = getattr(scope.get("route"), "path", "unmatched")
+            log.exception("internal error on %s %s", scope.get("method"), route)
             if started:
                 raise
             outcome = operation_outcome([Issue("fatal", "exception",

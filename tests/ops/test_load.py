@@ -24,7 +24,7 @@ from tests.ops.server import running, store_env
 
 SECONDS = 25 if STORE == "sqlite" else 15
 CLIENTS = 64 if STORE == "sqlite" else 16  # SecantusDB (the test MongoDB) is slow; it tests correctness only
-AUDIT_WINDOW = 2.0  # seconds: the write-behind loss bound documented in docs/deploy.md, with margin
+AUDIT_WINDOW = 5.0  # seconds: the write-behind loss window (docs/deploy.md: max lag measured ≤ 2.5 s, overloaded)
 
 
 @pytest.fixture
