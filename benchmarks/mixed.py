@@ -40,6 +40,7 @@ NPI = "http://hl7.org/fhir/sid/us-npi"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 TXN = "https://load.example.org/transaction"  # identifier system marking every entry of one load transaction
 MRN = "https://load.example.org/mrn"
+BALP_AUTHZ = "https://profiles.ihe.net/ITI/BALP/CodeSystem/AuthZsubType"
 COLLECTOR = {"name": "Load Test Clinic", "identifiers": [{"system": NPI, "value": "1300000001"}],
              "type": "provider", "coveredEntity": True}
 CATEGORIES = ["general-health", "mental-health", "substance-use-part2", "substance-use", "hiv", "sti",
@@ -269,7 +270,8 @@ def decision_audits(base: str, acked: Acknowledged) -> tuple[int, int]:
             r = http.get(f"/Patient?identifier={CIN}|{cin}")
             r.raise_for_status()
             for entry in r.json().get("entry") or []:
-                audits = http.get(f"/AuditEvent?patient=Patient/{entry['resource']['id']}&_summary=count")
+                audits = http.get(f"/AuditEvent?patient=Patient/{entry['resource']['id']}"
+                                  f"&subtype={BALP_AUTHZ}|AuthZ-Consent&_summary=count")  # decisions, not reads
                 audits.raise_for_status()
                 found += int(audits.json()["total"])
     return sum(acked.decides.values()), found

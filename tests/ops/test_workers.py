@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from benchmarks.mixed import decide_parameters, form
+from benchmarks.mixed import BALP_AUTHZ, decide_parameters, form
 from tests.conftest import STORE
 from tests.ops.server import ServerProcess, running, store_env
 
@@ -116,7 +116,8 @@ def test_every_worker_drains_its_audit_queue_on_shutdown(tmp_path: Path, env: di
     with running(data, tmp_path / "log2", workers=1, env=env) as server:
         patient = fresh("GET", f"{server.base}/Patient?identifier=https://ascmi.example.org/fhir/sid/medi-cal-cin|{cin}")
         pid = patient.json()["entry"][0]["resource"]["id"]
-        audits = fresh("GET", f"{server.base}/AuditEvent?patient=Patient/{pid}&_summary=count").json()["total"]
+        audits = fresh("GET", f"{server.base}/AuditEvent?patient=Patient/{pid}&subtype={BALP_AUTHZ}|AuthZ-Consent"
+                       "&_summary=count").json()["total"]
         assert audits == decided
 
 
