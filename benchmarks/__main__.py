@@ -5,7 +5,19 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from benchmarks import auth, confidential, decide, export, gate, ingest, labels, rest, search, validate
+from benchmarks import (
+    auth,
+    confidential,
+    decide,
+    export,
+    gate,
+    ingest,
+    labels,
+    rest,
+    search,
+    stored_refs,
+    validate,
+)
 from benchmarks.server import running_server
 from benchmarks.stats import Row, print_table
 
@@ -13,7 +25,7 @@ from benchmarks.stats import Row, print_table
 WORKLOADS: dict[str, Callable[[str], list[Row]]] = {
     "rest": rest.run, "ingest": ingest.run, "search": search.run, "decide": decide.run, "validate": validate.run,
     "auth": auth.run, "labels": labels.run, "export": export.run, "confidential": confidential.run,
-    "gate": gate.run,
+    "gate": gate.run, "stored_refs": stored_refs.run,
 }
 
 

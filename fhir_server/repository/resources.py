@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from uuid import uuid4
+
+import uuid_utils
 
 from fhir_server.fhir import instant, jsonio, registry
 from fhir_server.fhir.outcome import BadRequest, FHIRError, Gone, NotFound, PreconditionFailed
@@ -30,7 +31,14 @@ class WriteResult:
 
 
 def new_id() -> str:
-    return str(uuid4())
+    """A server-assigned id: a UUID version 7 (RFC 9562), time-ordered with 74 random bits.
+
+    Time order matters for ingest: every index led by ``(type, id)`` (resource, history, the default search
+    order) receives new ids at its end instead of at random pages, so a 100-resource transaction dirties a few
+    pages rather than hundreds, and its commit writes and syncs that much less (issue #16). The id reveals its
+    creation time to the millisecond, which ``meta.lastUpdated`` of the first version already does.
+    """
+    return str(uuid_utils.uuid7())
 
 
 def check_body(resource: Any, resource_type: str, id: str | None = None) -> dict[str, Any]:

@@ -59,10 +59,12 @@ class SQLiteTransaction:
 
     async def put(self, version: ResourceVersion, rows: IndexRows | None) -> None:
         conn = self._conn
-        found = conn.execute(
+        args = (version.version_id, version.last_updated, int(version.deleted), version.body)
+        # A first version has no row yet (the caller read the current version in this transaction): insert at
+        # once, without the look-up; the UNIQUE (rtype, id) constraint still refuses a duplicate.
+        found = None if version.version_id == 1 else conn.execute(
             "SELECT rid FROM resource WHERE rtype = ? AND id = ?", (version.resource_type, version.id)
         ).fetchone()
-        args = (version.version_id, version.last_updated, int(version.deleted), version.body)
         if found is None:
             rid = conn.execute(
                 "INSERT INTO resource (rtype, id, vid, last_updated, deleted, body) VALUES (?, ?, ?, ?, ?, ?)",
