@@ -15,6 +15,7 @@ from fhir_server.ascmi.confidential import lookup, requests
 from fhir_server.ascmi.confidential.intake import ConfidentialIntake
 from fhir_server.ascmi.confidential.vocab import load_vocabulary
 from fhir_server.ascmi.stored import from_version
+from fhir_server.consent import disclosure
 from fhir_server.fhir.outcome import FHIRError
 
 _JSON = {"application/json", "application/fhir+json", ""}
@@ -55,8 +56,11 @@ async def communication_contact(request: Request, rtype: str) -> Response:
                                ("Parameters.parameter.where(name='patient')",))
     patient = from_version(visible[0])
     day = lookup.day_of(question, srv.settings.timezone)
-    in_force = requests.in_force(await lookup.requests_of(srv.store, patient.id, vocabulary), day)
+    on_file = await lookup.requests_of(srv.store, patient.id, vocabulary)
+    in_force = requests.in_force(on_file, day)
     result = lookup.answer(dict(patient.resource), in_force, question, day, vocabulary=vocabulary)
+    # The member's contact is patient data: the answer is a disclosure in the accounting (ACCESS.md §B audit).
+    disclosure.record(srv.audit, srv.gate, context.caller(request), "operation", request.url.path, visible)
     return json_response(lookup.to_parameters(result, context.base_url(request)), 200, None, neg)
 
 

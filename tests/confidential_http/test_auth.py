@@ -3,6 +3,7 @@ only what it received itself; the lookup needs a token and reads the Patient thr
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +15,17 @@ from fhir_server.settings import Settings
 from tests.confidential_http.support import REQUESTS, WITHDRAWALS, cin, consent_ref, example, parameters
 from tests.conftest import STORE, make_store
 from tests.security.conftest import Secure, bearer
+
+
+async def _audited(client: httpx.AsyncClient, admin: dict[str, str], patient: str, interaction: str) -> bool:
+    """An AuditEvent about ``patient`` for that interaction shows up (written behind the answer, within 1 s)."""
+    for _ in range(40):
+        found = (await client.get("/fhir/AuditEvent", params={"patient": patient}, headers=admin)).json()
+        codes = {c.get("code") for e in found.get("entry", []) for c in e["resource"].get("subtype", [])}
+        if interaction in codes:
+            return True
+        await asyncio.sleep(0.05)
+    return False
 
 
 @pytest.fixture
@@ -45,6 +57,9 @@ async def test_a_care_partner_token_files_its_own_requests_only(secure: Secure) 
                                json=parameters(cin("97223344H"), ("about", "valueCoding", {"code": "SEX"})))
     assert answer.status_code == 200, answer.text
     assert answer.json()["parameter"][0]["valueAddress"]["city"] == "Arcata"
+    mail = (await client.get("/fhir/Consent", params={"identifier": "GPHP-CC-2026-1203"}, headers=admin)).json()
+    grace = mail["entry"][0]["resource"]["patient"]["reference"]
+    assert await _audited(client, admin, grace, "operation")  # the member's contact went to the plan
 
     _, reader = await secure.partner(organization=plan, scopes=("system/Patient.rs",), purposes=("HPAYMT",))
     no_scope = await client.post(REQUESTS, json=example("all-communications"), headers=bearer(reader))
