@@ -23,15 +23,22 @@ from fhir_server.bulk import audit, sources
 from fhir_server.bulk.files import FileSet
 from fhir_server.bulk.request import ExportRequest
 from fhir_server.consent.gate import Gate
+from fhir_server.consent.gated_search import gated_search
 from fhir_server.fhir import jsonio
 from fhir_server.fhir.outcome import Issue, operation_outcome
+from fhir_server.fhir.search.ast import Filter, Has, SearchPage, SearchQuery
 from fhir_server.fhir.summary import subset
 from fhir_server.repository.writebehind import WriteBehind
+from fhir_server.security.caller import Caller
 from fhir_server.settings import Settings
 from fhir_server.store.base import ResourceVersion, Store
 from fhir_server.store.export_jobs import ExportJob, ExportJobs
 
 log = logging.getLogger("fhir_server")
+
+
+def _joins(f: Filter | Has) -> bool:
+    return isinstance(f, Has) or f.chain is not None or f.name == "_list"
 
 
 class Cancelled(Exception):
@@ -159,12 +166,23 @@ class ExportRunner:
                 body = jsonio.dumps(subset(jsonio.loads(body), None, chosen))
             files.add(v.resource_type, body)
 
+    def _search(self, caller: Caller) -> sources.Search:
+        """The search ``_typeFilter`` and compartments run on: the store's, except that a Care Partner's chains,
+        ``_has`` and ``_list`` join through visible resources only (the gated search), as in a plain search."""
+        async def search(query: SearchQuery) -> SearchPage:
+            if not caller.is_administrator and any(_joins(f) for f in query.filters):
+                return await gated_search(self.store, self.gate, caller, query)
+            return await self.store.search(query)
+
+        return search
+
     async def _source(self, req: ExportRequest, job: ExportJob) -> sources.Batches:
         until = job.transaction_time
+        search = self._search(job.caller)
         if req.level == "system":
-            return sources.system_level(req, self.jobs, self.store, until)
+            return sources.system_level(req, self.jobs, search, until)
         patients = await self._patients(req, job)
-        return sources.compartment_level(req, patients, self.jobs, self.store, until)
+        return sources.compartment_level(req, patients, self.jobs, search, until)
 
     async def _patients(self, req: ExportRequest, job: ExportJob) -> list[str]:
         """The export's patients: a Group's active Patient members, or every Patient; ``patient`` narrows."""

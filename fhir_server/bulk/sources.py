@@ -13,20 +13,22 @@ left to the next export (the client's next ``_since`` is this ``transactionTime`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 
 from fhir_server.bulk.request import ExportRequest
 from fhir_server.consent.compartment import compartment_params
 from fhir_server.fhir.search import definitions
 from fhir_server.fhir.search.api import parse_search
-from fhir_server.store.base import ResourceVersion, Store
+from fhir_server.fhir.search.ast import SearchPage, SearchQuery
+from fhir_server.store.base import ResourceVersion
 from fhir_server.store.export_jobs import ExportJobs
 
 BATCH = 1000
 PATIENTS_PER_QUERY = 100
 
 Batches = AsyncIterator[list[ResourceVersion]]
+Search = Callable[[SearchQuery], Awaitable[SearchPage]]  # the store's search, or the gated one (runner.py)
 
 
 def _bounds(since: str | None, until: str) -> list[tuple[str, str]]:
@@ -36,23 +38,23 @@ def _bounds(since: str | None, until: str) -> list[tuple[str, str]]:
     return pairs
 
 
-async def _search(store: Store, rtype: str, pairs: list[tuple[str, str]], until: str) -> Batches:
+async def _search(search: Search, rtype: str, pairs: list[tuple[str, str]], until: str) -> Batches:
     query = parse_search(rtype, pairs, strict=True, default_count=BATCH, max_count=BATCH)
     query = replace(query, count=BATCH, total="none", includes=(), revincludes=(), sort=())
     cursor: str | None = None
     while True:
-        page = await store.search(query.with_cursor(cursor))
+        page = await search(query.with_cursor(cursor))
         yield [v for v in page.matches if v.last_updated <= until]
         cursor = page.next_cursor
         if cursor is None:
             return
 
 
-async def _filtered(store: Store, rtype: str, filters: list[list[tuple[str, str]]], extra: list[tuple[str, str]],
+async def _filtered(search: Search, rtype: str, filters: list[list[tuple[str, str]]], extra: list[tuple[str, str]],
                     until: str, seen: set[str] | None) -> Batches:
     """Each filter (ORed), ANDed with ``extra``; ``seen`` de-duplicates across filters and parameters."""
     for f in filters or [[]]:
-        async for batch in _search(store, rtype, [*f, *extra], until):
+        async for batch in _search(search, rtype, [*f, *extra], until):
             if seen is not None:
                 batch = [v for v in batch if v.id not in seen]
                 seen.update(v.id for v in batch)
@@ -60,7 +62,7 @@ async def _filtered(store: Store, rtype: str, filters: list[list[tuple[str, str]
                 yield batch
 
 
-async def system_level(req: ExportRequest, jobs: ExportJobs, store: Store, until: str) -> Batches:
+async def system_level(req: ExportRequest, jobs: ExportJobs, search: Search, until: str) -> Batches:
     if req.all_types and not req.type_filters:
         wanted = set(req.types)
         async for batch in jobs.scan(None, req.since, until, BATCH):
@@ -70,7 +72,7 @@ async def system_level(req: ExportRequest, jobs: ExportJobs, store: Store, until
         filters = req.type_filters.get(rtype)
         if filters:
             seen: set[str] | None = set() if len(filters) > 1 else None
-            async for batch in _filtered(store, rtype, filters, _bounds(req.since, until), until, seen):
+            async for batch in _filtered(search, rtype, filters, _bounds(req.since, until), until, seen):
                 yield batch
         else:
             async for batch in jobs.scan(rtype, req.since, until, BATCH):
@@ -90,7 +92,7 @@ async def _any(jobs: ExportJobs, rtype: str, since: str | None, until: str) -> b
     return False
 
 
-async def compartment_level(req: ExportRequest, patients: list[str], jobs: ExportJobs, store: Store,
+async def compartment_level(req: ExportRequest, patients: list[str], jobs: ExportJobs, search: Search,
                             until: str) -> Batches:
     """Resources in the compartments of ``patients`` (ids), type by type.
 
@@ -105,7 +107,8 @@ async def compartment_level(req: ExportRequest, patients: list[str], jobs: Expor
         filters = req.type_filters.get(rtype) or [[]]
         if rtype == "Patient":
             for ids in _chunks(patients):
-                async for batch in _filtered(store, rtype, filters, [("_id", ",".join(ids)), *bounds], until, None):
+                async for batch in _filtered(search, rtype, filters, [("_id", ",".join(ids)), *bounds], until,
+                                             None):
                     yield batch
             continue
         params = [p for p in compartment_params(rtype) if definitions.param(rtype, p) is not None]
@@ -113,5 +116,5 @@ async def compartment_level(req: ExportRequest, patients: list[str], jobs: Expor
         for param in params:
             for ids in _chunks(patients):
                 refs = ",".join(f"Patient/{i}" for i in ids)
-                async for batch in _filtered(store, rtype, filters, [(param, refs), *bounds], until, seen):
+                async for batch in _filtered(search, rtype, filters, [(param, refs), *bounds], until, seen):
                     yield batch

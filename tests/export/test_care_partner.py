@@ -77,3 +77,20 @@ async def test_care_partner_patient_export_after_a_revocation(client: httpx.Asyn
     assert not set(w.withheld("REVOKED")) & set(after)
     expected = {k: v for k, v in (await _one_by_one(client, h, m["transactionTime"])).items() if patients_of(v)}
     assert after == expected
+
+
+async def test_type_filter_chains_join_only_through_what_the_partner_sees(client: httpx.AsyncClient) -> None:
+    """The visible report refers to a withheld Observation: a chain through it matches nothing for the partner,
+    in a search and in an export's _typeFilter alike (the administrator's filter finds the report)."""
+    w = await build(client, "mental-health")
+    h = w.headers("MEMBER")
+    chain = "DiagnosticReport?result:Observation.code=2222-2"
+    params = {"_type": "DiagnosticReport", "_typeFilter": chain}
+    admin = await exported(client, await manifest(client, params=params))
+    assert [f"DiagnosticReport/{r['id']}" for r in admin["DiagnosticReport"]] == [w.ids["report"]]
+    searched = (await client.get(f"/fhir/{chain}", headers=h)).json()
+    assert not searched.get("entry")
+    assert (await exported(client, await manifest(client, params=params, headers=h), h)) == {}
+    visible = chain.replace("2222-2", "1111-1")
+    got = await exported(client, await manifest(client, params={**params, "_typeFilter": visible}, headers=h), h)
+    assert [f"DiagnosticReport/{r['id']}" for r in got["DiagnosticReport"]] == [w.ids["report"]]

@@ -142,6 +142,7 @@ async def test_a_stopped_server_gives_its_running_job_back(app_client: AppFactor
     async with app_client(export_workers=0) as c:  # nobody runs it now: it waits, whole, for a worker
         r = await c.get(url)
         assert r.status_code == 202 and r.headers["x-progress"] == "queued"
+    monkeypatch.setattr(sources, "BATCH", 1000)  # the rerun at normal speed
     async with app_client() as c:
         got = (await exported(c, (await wait(c, url)).json()))["Patient"]
         assert len(got) == 400 and len(ids(got)) == 400
