@@ -179,9 +179,11 @@ def request_to_bundle(
     if newer:
         reason = (f"received before the confidential communications request on file received "
                   f"{newer[0].resource['dateTime']} ({newer[0].reference}); stored inactive")
-    builder.post(provenance.creation(
+    created = provenance.creation(
         target=consent_url, occurred=request["receivedDate"], now=now, custodian=received_by.reference,
-        custodian_display=received_by.display, sigs=[], extra_agents=[], document=None, reason=reason))
+        custodian_display=received_by.display, sigs=[], extra_agents=[], document=None, reason=reason)
+    del created["signature"]  # a request is not signed (it may come by phone)
+    builder.post(created)
     if not newer:
         owners = [Obliged(received_by.reference, received_by.display)]
         owners += [o for o in obliged if o.reference not in {x.reference for x in owners}]
@@ -198,13 +200,5 @@ def request_to_bundle(
             reason={"coding": [vocabulary.form_coding()], "text": why},
             agent=received_by.reference, agent_display=received_by.display, cause=consent_url))
         close_tasks(builder, (open_tasks or {}).get(stored.reference, ()), why)
-    _drop_empty_signature(builder)
     return builder.to_json(), index
 
-
-def _drop_empty_signature(builder: TransactionBuilder) -> None:
-    """A request is not signed (it may come by phone): its Provenance carries no signature element."""
-    for entry in builder.entries:
-        resource = entry["resource"]
-        if resource["resourceType"] == "Provenance" and resource.get("signature") == []:
-            del resource["signature"]
