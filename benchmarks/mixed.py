@@ -1,6 +1,6 @@
 """Mixed load and soak: 70 % reads and searches, 20 % transaction Bundles, 10 % ASCMI intake and ``$decide``.
 
-``python -m benchmarks.mixed [--seconds 600] [--clients 64] [--workers 2]`` starts ``fhir-server serve
+``python -m benchmarks.mixed [--seconds 600] [--clients 64] [--workers 2] [--auth]`` starts ``fhir-server serve
 --workers N`` on a fresh SQLite directory, seeds it, and drives it from ``--clients`` concurrent clients; it
 prints p50/p99 per kind, errors (any 5xx, transport error or timeout is one), throughput and each worker's RSS
 after warm-up and at the end. ``tests/ops/test_load.py`` runs a short version in ``make test`` and the crash
@@ -48,6 +48,8 @@ CATEGORIES = ["general-health", "mental-health", "substance-use-part2", "substan
               "developmental-services", "education"]
 ACKS = {"rightToRevoke": True, "redisclosureNotice": True, "noConditioning": True, "copyReceived": True}
 KINDS = {"read": 35, "search": 35, "transaction": 20, "intake": 4, "decide": 6}
+# with SMART auth on: a seventh of the reads and searches come from a Care Partner, through the consent gate
+AUTH_KINDS = {"read": 30, "search": 30, "partner": 10, "transaction": 20, "intake": 4, "decide": 6}
 SEED_PATIENTS = 100
 
 
@@ -148,6 +150,9 @@ class Load:
         self.stopping = False
         self._kinds = list(mix or KINDS)
         self._weights = list((mix or KINDS).values())
+        self.headers: dict[str, str] = {}  # the administrator's token, when auth is on
+        self.partner: Callable[[], str] | None = None  # asks for a Care Partner token (``partner`` requests)
+        self.partner_headers: dict[str, str] = {}
 
     async def seed(self, http: httpx.AsyncClient) -> None:
         """Targets for reads and decisions: patients with observations, and a few filed forms."""
@@ -162,6 +167,14 @@ class Load:
             r = await http.post(f"{self.base.removesuffix('/fhir')}/ascmi/forms", json=form(cin, self.rng))
             r.raise_for_status()
             self.cins.append(cin)
+
+    async def prepare(self) -> None:
+        """Seed now (before ``run(seed=False)``): Care Partner clients need the seeded Organization."""
+        async with httpx.AsyncClient(timeout=60, headers=self.headers) as http:
+            await self.seed(http)
+
+    def set_mix(self, mix: dict[str, int]) -> None:
+        self._kinds, self._weights = list(mix), list(mix.values())
 
     def _new_cin(self) -> str:
         return f"{self.rng.randrange(10**8):08d}{self.rng.choice('ABCDEFGHJK')}"
@@ -186,9 +199,14 @@ class Load:
             elif kind == "intake":
                 cin = self._new_cin()
                 r = await http.post(f"{base.removesuffix('/fhir')}/ascmi/forms", json=form(cin, rng))
-            else:
+            elif kind == "decide":
                 cin = rng.choice(self.cins)
                 r = await http.post(f"{base}/Consent/$decide", json=decide_parameters(cin, rng))
+            else:  # a Care Partner reads through the consent gate: what it may see, never an error
+                url = rng.choice([f"{base}/Patient?identifier={CIN}|{rng.choice(self.cins)}",
+                                  f"{base}/Consent?patient:identifier={CIN}|{rng.choice(self.cins)}&status=active",
+                                  f"{base}/Observation?subject=Patient/{rng.choice(self.patients)}"])
+                r = await http.get(url, headers=self.partner_headers)
         except httpx.HTTPError as e:
             self.result.errors.append(f"{kind}: {type(e).__name__}")
             return
@@ -220,25 +238,37 @@ class Load:
                     self.result.rss_kb.setdefault(pid, []).append((time.monotonic() - started, kb))
             await asyncio.sleep(2)
 
+    async def _renew_partner_token(self) -> None:
+        if self.partner is not None:
+            self.partner_headers = {"Authorization": f"Bearer {await asyncio.to_thread(self.partner)}"}
+
+    async def _renew_partner(self, deadline: float) -> None:
+        """Care Partner tokens live five minutes: ask for a new one every four."""
+        while self.partner is not None and not self.stopping and time.monotonic() < deadline:
+            await asyncio.sleep(min(240, max(0.0, deadline - time.monotonic())))
+            if time.monotonic() < deadline:
+                await self._renew_partner_token()
+
     async def run(self, seconds: float, pids: Callable[[], list[int]] = list, seed: bool = True,
                   timeout: float = 30) -> Result:
         limits = httpx.Limits(max_connections=self.clients, max_keepalive_connections=self.clients)
-        async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
+        async with httpx.AsyncClient(timeout=timeout, limits=limits, headers=self.headers) as http:
             if seed:
                 await self.seed(http)
             started = time.monotonic()
             deadline = started + seconds
-            await asyncio.gather(self._sample_rss(pids, started, deadline),
+            await self._renew_partner_token()
+            await asyncio.gather(self._sample_rss(pids, started, deadline), self._renew_partner(deadline),
                                  *(self._client(http, deadline) for _ in range(self.clients)))
             self.result.seconds = time.monotonic() - started
         return self.result
 
 
-def verify(base: str, acked: Acknowledged) -> list[str]:
+def verify(base: str, acked: Acknowledged, headers: dict[str, str] | None = None) -> list[str]:
     """What the store must show after any stop or crash: every acknowledged write whole, no partial
     transaction, every acknowledged intake with its Consent and Provenance. Returns the problems found."""
     problems = []
-    with httpx.Client(base_url=base, timeout=60) as http:
+    with httpx.Client(base_url=base, timeout=60, headers=headers) as http:
         def count(url: str) -> int:
             r = http.get(url + "&_summary=count")
             r.raise_for_status()
@@ -262,10 +292,10 @@ def verify(base: str, acked: Acknowledged) -> list[str]:
     return problems
 
 
-def decision_audits(base: str, acked: Acknowledged) -> tuple[int, int]:
+def decision_audits(base: str, acked: Acknowledged, headers: dict[str, str] | None = None) -> tuple[int, int]:
     """(acknowledged decisions, decision AuditEvents found) over the patients decided about."""
     found = 0
-    with httpx.Client(base_url=base, timeout=60) as http:
+    with httpx.Client(base_url=base, timeout=60, headers=headers) as http:
         for cin in acked.decides:
             r = http.get(f"/Patient?identifier={CIN}|{cin}")
             r.raise_for_status()
@@ -329,19 +359,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--warmup", type=float, default=60)
     parser.add_argument("--mix", default="", help="weights, e.g. read=50,search=50 (default: 70/20/10 as above)")
+    parser.add_argument("--auth", action="store_true", help="FHIR_AUTH=smart: an administrator and a Care Partner")
     args = parser.parse_args(argv)
     mix = {k: int(v) for k, v in (part.split("=") for part in args.mix.split(",") if part)} or None
+    env = {"FHIR_LOG_LEVEL": "warning", **({"FHIR_AUTH": "smart"} if args.auth else {})}
     with tempfile.TemporaryDirectory() as tmp:
-        with running(Path(tmp) / "data", Path(tmp) / "server.log", workers=args.workers,
-                     env={"FHIR_LOG_LEVEL": "warning"}) as server:
+        data = Path(tmp) / "data"
+        with running(data, Path(tmp) / "server.log", workers=args.workers, env=env) as server:
             load = Load(server.base, args.clients, mix=mix)
-            result = asyncio.run(load.run(args.seconds, server.worker_pids))
+            if args.auth:
+                from benchmarks.mixed_auth import CarePartner, admin_token
+
+                load.headers = {"Authorization": f"Bearer {admin_token(env, data, int(args.seconds) + 3600)}"}
+                asyncio.run(load.prepare())
+                load.partner = CarePartner(env, data, server.base, load.headers["Authorization"][7:], Path(tmp)).token
+                load.set_mix(mix or AUTH_KINDS)
+            result = asyncio.run(load.run(args.seconds, server.worker_pids, seed=not args.auth))
             print(report(result, args.warmup))
             print(server_side(server.root))
             for line in [line for line in server.log().splitlines() if '"level":"error"' in line
                          or '"level":"warning"' in line][:20]:
                 print("  server:", line[:300])
-            problems = verify(server.base, result.acked)
+            problems = verify(server.base, result.acked, load.headers)
             print(f"verification: {len(problems)} problems", *problems[:10], sep="\n  ")
     return 1 if result.errors or problems else 0
 

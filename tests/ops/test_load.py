@@ -81,3 +81,23 @@ def test_acknowledged_writes_survive_kill_9_of_a_worker_and_of_the_whole_server(
     print(f"\ndecisions acknowledged {acknowledged}, their AuditEvents found {found}, "
           f"acknowledged within {AUDIT_WINDOW} s before a kill {in_window}")
     assert found >= acknowledged - in_window
+
+
+def test_mixed_load_with_smart_tokens_as_administrator_and_care_partner(tmp_path: Path, env: dict[str, str]
+                                                                        ) -> None:
+    from benchmarks.mixed import AUTH_KINDS
+    from benchmarks.mixed_auth import CarePartner, admin_token
+
+    env = {**env, "FHIR_AUTH": "smart"}
+    data = tmp_path / "data"
+    with running(data, tmp_path / "log", workers=2, env=env) as server:
+        load = Load(server.base, CLIENTS // 2)
+        load.headers = {"Authorization": f"Bearer {admin_token(env, data, 3600)}"}
+        asyncio.run(load.prepare())
+        load.partner = CarePartner(env, data, server.base, load.headers["Authorization"][7:], tmp_path).token
+        load.set_mix(AUTH_KINDS)
+        result = asyncio.run(load.run(SECONDS / 2, server.worker_pids, seed=False))
+        print("\n" + report(result, SECONDS / 6))
+        assert result.errors == []
+        assert len(result.latencies["partner"]) > 5
+        assert verify(server.base, result.acked, load.headers) == []
