@@ -90,3 +90,21 @@ def test_reference_strings_match_iter_references(rtype: str) -> None:
     for where, ref in expected:
         assert location_of(resource, ref) == next(w for w, r in expected if r == ref)
         assert where
+
+
+@pytest.mark.parametrize("year", [999, 1000, 1970, 2024, 2025, 9999])
+def test_day_bounds_shortcut_matches_the_datetime_formatting(year: int) -> None:
+    from datetime import datetime
+
+    from fhir_server.fhir.search import normalize
+
+    for month in range(1, 13):
+        for day in (1, 28, 29, 30, 31):
+            text = f"{year:04d}-{month:02d}-{day:02d}"
+            try:
+                expected: tuple[str, str] | None = (
+                    normalize._fmt(datetime(year, month, day)),
+                    normalize._fmt(datetime(year, month, day, 23, 59, 59, 999000)))
+            except ValueError:
+                expected = None
+            assert normalize.date_bounds(text) == expected, text

@@ -72,7 +72,11 @@ def date_bounds(text: str) -> tuple[str, str] | None:
             return _fmt(datetime(year, month, 1)), _fmt(datetime(year, month, last, 23, 59, 59, 999000))
         day = int(m["d"])
         if m["H"] is None:
-            return _fmt(datetime(year, month, day)), _fmt(datetime(year, month, day, 23, 59, 59, 999000))
+            first = datetime(year, month, day)  # refuses 2025-02-30
+            if year >= 1000:  # what _fmt gives, without two strftime calls (dates are most values at ingest)
+                text = f"{year:04d}-{month:02d}-{day:02d}"
+                return text + "T00:00:00.000Z", text + "T23:59:59.999Z"
+            return _fmt(first), _fmt(datetime(year, month, day, 23, 59, 59, 999000))
         tz = UTC
         if m["tz"] and m["tz"] != "Z":
             sign = 1 if m["tz"][0] == "+" else -1
