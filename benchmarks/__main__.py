@@ -12,6 +12,7 @@ from benchmarks import (
     export,
     gate,
     ingest,
+    invariants,
     labels,
     rest,
     search,
@@ -26,6 +27,7 @@ WORKLOADS: dict[str, Callable[[str], list[Row]]] = {
     "rest": rest.run, "ingest": ingest.run, "search": search.run, "decide": decide.run, "validate": validate.run,
     "auth": auth.run, "labels": labels.run, "export": export.run, "confidential": confidential.run,
     "gate": gate.run, "stored_refs": stored_refs.run,
+    "invariants": invariants.run,
 }
 
 

@@ -6,7 +6,7 @@ Usage::
 
 The official Bundle (1,378 SearchParameters, many shared by several resource types through one multi-base
 FHIRPath such as ``Consent.patient | Observation.subject.where(resolve() is Patient)``) becomes a compact map
-``params[ResourceType][code] = {type, expression, target?, component?, datatypes?, modifiers?}`` where
+``params[ResourceType][code] = {type, expression, target?, component?, datatypes?, modifiers?, system?}`` where
 ``expression`` keeps only the ``|`` parts of that resource type. Resource-level parameters (``_id``,
 ``_lastUpdated``, ``_tag``, ``_profile``, ``_security``, ``_source``) are kept once under ``"Resource"`` and
 merged by the loader into every type.
@@ -14,6 +14,8 @@ merged by the loader into every type.
 ``datatypes`` lists the FHIR types the expression yields (resolved through the StructureDefinitions in
 ``profiles-resources.json`` / ``profiles-types.json`` next to the input file) so that extraction never has to
 guess between look-alike shapes (an Identifier and a ContactPoint both have ``system`` and ``value``).
+``system`` is, for a token on a ``code`` element, the one code system of the element's required binding: the
+index stores that system with the code, as a Coding would carry it.
 """
 
 from __future__ import annotations
@@ -44,6 +46,20 @@ class ElementTypes:
                 continue
             for el in sd.get("snapshot", {}).get("element", []):
                 self.elements[el["path"]] = el
+
+    def element(self, path: str) -> dict[str, Any] | None:
+        """The element a simple path ends at (``Patient.gender``, ``Consent.provision.type``), else None."""
+        steps = _steps(path)
+        if len(steps) < 2 or any(s.startswith("as:") for s in steps):
+            return None
+        current = steps[0]
+        el: dict[str, Any] | None = None
+        for step in steps[1:]:
+            el = self.elements.get(f"{current}.{step}")
+            if el is None:
+                return None
+            current = el["contentReference"].lstrip("#") if "contentReference" in el else el["path"]
+        return el
 
     def choice_names(self) -> list[str]:
         """Names of choice elements (``value`` for ``value[x]``): only these need a prefix scan at runtime."""
@@ -135,6 +151,28 @@ def _components(sp: dict[str, Any], by_url: dict[str, dict[str, Any]]) -> list[d
     return out
 
 
+def _code_systems(folder: Path) -> Any:
+    """A function: element → the one code system of its required binding (None when several or unknown)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from fhir_server.fhir.validation.terminology import expand, strip_version
+
+    terminology = _entries(folder / "valuesets.json")
+    value_sets = {r["url"]: r for r in terminology if r["resourceType"] == "ValueSet"}
+    code_systems = {r["url"]: r for r in terminology if r["resourceType"] == "CodeSystem"}
+
+    def system_of(el: dict[str, Any] | None) -> str | None:
+        binding = (el or {}).get("binding") or {}
+        vs = value_sets.get(strip_version(binding.get("valueSet", "")))
+        if binding.get("strength") != "required" or vs is None:
+            return None
+        expansion = expand(vs, value_sets.get, code_systems.get)
+        if len(expansion.codes) != 1 or expansion.open_systems or expansion.open_all:
+            return None
+        return next(iter(expansion.codes))
+
+    return system_of
+
+
 def derive(source: Path) -> dict[str, Any]:
     folder = source.parent
     resources = _entries(folder / "profiles-resources.json")
@@ -142,6 +180,7 @@ def derive(source: Path) -> dict[str, Any]:
     concrete = sorted(sd["name"] for sd in resources if sd.get("resourceType") == "StructureDefinition"
                       and sd.get("kind") == "resource" and not sd.get("abstract"))
     resolver = ElementTypes(resources + types)
+    system_of = _code_systems(folder)
     params = _entries(source)
     by_url = {p["url"]: p for p in params}
     out: dict[str, dict[str, Any]] = {}
@@ -160,6 +199,12 @@ def derive(source: Path) -> dict[str, Any]:
             datatypes = sorted({t for p in parts for t in resolver.types(p)})
             if datatypes:
                 entry["datatypes"] = datatypes
+            if sp["type"] == "token" and datatypes == ["code"]:
+                # A code element's system is the one of its required binding (Patient.gender →
+                # administrative-gender), so `gender=http://hl7.org/fhir/administrative-gender|male` matches.
+                systems = {system_of(resolver.element(p)) for p in parts}
+                if len(systems) == 1 and None not in systems:
+                    entry["system"] = systems.pop()
             if sp["type"] == "composite":
                 entry["component"] = _components(sp, by_url)
             out.setdefault(base, {})[sp["code"]] = entry

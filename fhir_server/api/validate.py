@@ -16,9 +16,9 @@ from starlette.responses import Response
 from fhir_server.api import context, operations
 from fhir_server.api.negotiation import negotiate, read_json
 from fhir_server.api.responses import json_response
-from fhir_server.fhir import jsonio, registry
+from fhir_server.fhir import jsonio
 from fhir_server.fhir.outcome import BadRequest, FHIRError, Issue, NotFound, operation_outcome
-from fhir_server.fhir.validation import DefinitionSource, Validator
+from fhir_server.fhir.validation import DefinitionSource, Validator, check
 from fhir_server.store.base import HistoryQuery, Store
 
 CONFORMANCE_TYPES = ("StructureDefinition", "ValueSet", "CodeSystem")
@@ -124,10 +124,8 @@ async def validate_resource(request: Request, resource: dict[str, Any], rtype: s
                       ("resourceType",))]
     if mode == "update" and id is not None and resource.get("id") != id:
         issues.append(Issue("error", "invalid", f"the resource id must be {id!r} for an update", (f"{rtype}.id",)))
-    issues += registry.validate(resource)
     validator = await validators(request).get(context.server(request).store)
-    issues += validator.validate(resource, profiles, meta_profiles=True)
-    return issues
+    return issues + check.validate(validator, resource, profiles)
 
 
 async def enforce_profiles(request: Request, resource: dict[str, Any]) -> list[Issue]:

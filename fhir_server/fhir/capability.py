@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from fhir_server.fhir import instant, registry
+from fhir_server.fhir.search import definitions
 
 SearchParams = Callable[[str], list[dict[str, Any]]]
 
@@ -38,6 +39,10 @@ def capability_statement(
             "conditionalDelete": "multiple",
             "referencePolicy": ["literal", "logical", "local"],
         }
+        entry["searchInclude"] = list(definitions.search_includes(rtype))
+        revincludes = definitions.search_revincludes(rtype)
+        if revincludes:
+            entry["searchRevInclude"] = list(revincludes)
         params = search_params(rtype)
         if params:
             entry["searchParam"] = params

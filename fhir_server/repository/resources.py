@@ -15,6 +15,7 @@ import uuid_utils
 from fhir_server.fhir import instant, jsonio, registry
 from fhir_server.fhir.outcome import BadRequest, FHIRError, Gone, NotFound, PreconditionFailed
 from fhir_server.fhir.search.index import extract
+from fhir_server.fhir.validation import resource_rules
 from fhir_server.repository import labels
 from fhir_server.repository.references import local_target, location_of, reference_strings
 from fhir_server.store.base import ResourceVersion, Transaction
@@ -44,7 +45,8 @@ def new_id() -> str:
 def check_body(resource: Any, resource_type: str, id: str | None = None) -> dict[str, Any]:
     """Validate a client body for a write to ``resource_type`` (and ``id`` on update).
 
-    Raises 400 with an OperationOutcome naming the element for each problem.
+    Raises 400 with an OperationOutcome naming the element for each problem, and 422 when the resource breaks
+    an error-level invariant of its base definition (a Consent with neither policy nor policyRule).
     """
     if not isinstance(resource, dict):
         raise BadRequest("the body must be a JSON object holding a FHIR resource", code="structure")
@@ -62,6 +64,9 @@ def check_body(resource: Any, resource_type: str, id: str | None = None) -> dict
     issues = registry.validate(resource)
     if issues:
         raise FHIRError.from_issues(400, issues)
+    broken = resource_rules.check(resource)  # the base definition's error-level invariants (ppc-1 …)
+    if broken:
+        raise FHIRError.from_issues(422, broken)
     return resource
 
 

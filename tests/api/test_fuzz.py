@@ -30,7 +30,7 @@ SEEDS: list[dict[str, Any]] = [
         {"system": "http://loinc.org", "code": "29463-7"}]}, "subject": {"reference": "Patient/p1"},
      "effectiveDateTime": "2024-01-01T10:00:00+01:00", "valueQuantity": {"value": 1.50, "unit": "kg"}},
     {"resourceType": "Consent", "id": "c1", "status": "active", "scope": {"text": "patient-privacy"},
-     "category": [{"text": "x"}], "patient": {"reference": "Patient/p1"},
+     "category": [{"text": "x"}], "patient": {"reference": "Patient/p1"}, "policyRule": {"text": "HIPAA"},
      "provision": {"type": "permit", "period": {"start": "2024-01-01"}, "provision": [{"type": "deny"}]}},
     {"resourceType": "Organization", "id": "org1", "name": "Acme", "active": True},
     {"resourceType": "SubstancePolymer", "id": "sp1", "class": {"text": "c"}, "geometry": {"text": "g"}},

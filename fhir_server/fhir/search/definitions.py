@@ -41,6 +41,7 @@ class SearchParam:
     target: tuple[str, ...] = ()
     datatypes: tuple[str, ...] = ()
     component: tuple[Component, ...] = ()
+    system: str | None = None  # token on a code element: the code system of its required binding
 
 
 def _param(code: str, raw: dict[str, Any]) -> SearchParam:
@@ -51,6 +52,7 @@ def _param(code: str, raw: dict[str, Any]) -> SearchParam:
         target=tuple(raw.get("target", ())),
         datatypes=tuple(raw.get("datatypes", ())),
         component=tuple(Component(c["param"], c["expression"]) for c in raw.get("component", ())),
+        system=raw.get("system"),
     )
 
 
@@ -133,3 +135,31 @@ def common_params(types: tuple[str, ...]) -> dict[str, SearchParam]:
 def reference_params(resource_type: str) -> tuple[SearchParam, ...]:
     """Reference parameters of a type (``_include=Type:*``)."""
     return tuple(p for p in params_for(resource_type).values() if p.type == "reference")
+
+
+@cache
+def search_includes(resource_type: str) -> tuple[str, ...]:
+    """``_include`` values a search of ``resource_type`` accepts: ``Type:*`` and one per reference parameter.
+
+    >>> search_includes("Consent")[:3]
+    ('Consent:*', 'Consent:actor', 'Consent:consentor')
+    """
+    codes = sorted(p.code for p in reference_params(resource_type))
+    return (f"{resource_type}:*", *(f"{resource_type}:{code}" for code in codes))
+
+
+@cache
+def _revincludes() -> dict[str, tuple[str, ...]]:
+    by_target: dict[str, set[str]] = {}
+    every = resource_types()
+    for source in sorted(every):
+        for p in reference_params(source):
+            for target in p.target or every:
+                by_target.setdefault(target, set()).add(f"{source}:{p.code}")
+    return {target: tuple(sorted(values)) for target, values in by_target.items()}
+
+
+def search_revincludes(resource_type: str) -> tuple[str, ...]:
+    """``_revinclude`` values that can bring resources pointing at ``resource_type``: ``Source:param`` for
+    every reference parameter (of any type) whose targets include it."""
+    return _revincludes().get(resource_type, ())

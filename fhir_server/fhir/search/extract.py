@@ -7,7 +7,7 @@ The element's FHIR type comes from the choice suffix (``valueQuantity``), else f
 expression yields one type, else from the JSON shape.
 
 >>> rows = extract_rows({"resourceType": "Patient", "gender": "female", "birthDate": "1970"})
->>> ("gender", None, "female", None) in rows.token
+>>> ("gender", "http://hl7.org/fhir/administrative-gender", "female", None) in rows.token
 True
 >>> ("birthdate", "1970-01-01T00:00:00.000Z", "1970-12-31T23:59:59.999Z") in rows.date
 True
@@ -243,6 +243,8 @@ def _extract_rows(resource: dict[str, Any]) -> IndexRows:
         sink: Sink = []
         for value, hint in items:
             plan.extractor(sink, value, hint or plan.hint)
+        if plan.param.system is not None:  # a code element: its bound system, as a Coding would carry it
+            sink = [(plan.param.system, *row[1:]) if row[0] is None else row for row in sink]
         if sink:
             code = plan.param.code
             target: list[Any] = getattr(rows, ptype)

@@ -50,6 +50,27 @@ def _describe(system: str | None, code: str) -> str:
     return f"'{code}'" if system is None else f"'{code}' (system {system})"
 
 
+def check_known_codes(
+    source: DefinitionSource, type_code: str, value: Any, expression: str, issues: list[Issue]
+) -> bool:
+    """Codes claimed from a code system we hold completely must exist in it, whatever the binding strength
+    (or with no binding at all). True when a code is unknown, so the binding check does not report the same
+    cause a second time. A CodeableConcept reports nothing itself: the walk reaches each of its Codings."""
+    if type_code not in ("Coding", "CodeableConcept"):
+        return False
+    found = False
+    for system, code in _codes(type_code, value) or ():
+        known = source.complete_codes(system) if system is not None else None
+        if known is not None and code not in known:
+            if type_code == "Coding":
+                issues.append(
+                    Issue("error", "code-invalid", f"Unknown code '{code}' in the code system {system}",
+                          (expression,))
+                )
+            found = True
+    return found
+
+
 def check_binding(
     source: DefinitionSource,
     strength: str,

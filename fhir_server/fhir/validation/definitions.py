@@ -36,6 +36,9 @@ class BaseDefinitions:
         self.expansions: dict[str, Expansion] = {
             url: Expansion.from_json(exp) for url, exp in data.get("valueSets", {}).items()
         }
+        self.code_systems: dict[str, frozenset[str]] = {
+            url: frozenset(codes) for url, codes in data.get("codeSystems", {}).items()
+        }
         self.resource_types = frozenset(
             sd["type"]
             for sd in self.structure_definitions.values()
@@ -71,6 +74,7 @@ class DefinitionSource:
             if kind in self._held and isinstance(url, str):
                 self._held[kind][strip_version(url)] = resource
         self._expansions: dict[str, Expansion | None] = {}
+        self._complete: dict[str, frozenset[str] | None] = {}
 
     def structure_definition(self, url: str) -> Mapping[str, Any] | None:
         url = strip_version(url)
@@ -84,6 +88,22 @@ class DefinitionSource:
 
     def code_system(self, url: str) -> Mapping[str, Any] | None:
         return self._held["CodeSystem"].get(strip_version(url))
+
+    def complete_codes(self, system: str) -> frozenset[str] | None:
+        """Every code of ``system`` when we hold it completely (``content = complete``), else None.
+
+        A code outside such a code system does not exist, whatever the binding says (validation.html).
+        """
+        if system in self._complete:
+            return self._complete[system]
+        held = self._held["CodeSystem"].get(system)
+        codes: frozenset[str] | None
+        if held is not None:
+            codes = frozenset(_all_codes(held.get("concept"))) if held.get("content") == "complete" else None
+        else:
+            codes = self.base.code_systems.get(system)
+        self._complete[system] = codes
+        return codes
 
     def is_resource_type(self, name: str) -> bool:
         return name in self.base.resource_types
@@ -99,3 +119,13 @@ class DefinitionSource:
         )
         self._expansions[url] = result
         return result
+
+
+def _all_codes(concepts: Any) -> list[str]:
+    out: list[str] = []
+    for concept in concepts if isinstance(concepts, list) else ():
+        if isinstance(concept, dict):
+            if isinstance(concept.get("code"), str):
+                out.append(concept["code"])
+            out += _all_codes(concept.get("concept"))
+    return out

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..outcome import Issue
-from .bindings import check_binding
+from .bindings import check_binding, check_known_codes
 from .definitions import DefinitionSource
 from .invariants import InvariantError, compile_invariant
 from .primitives import PRIMITIVES, check_primitive, json_kind
@@ -480,7 +480,9 @@ class Validator:
                 f"The value must match the pattern {_show(node.pattern[1])} ({node.pattern[0]})",
                 path,
             )
-        if node.binding is not None:
+        if check_known_codes(self.source, type_code, value, path, run.issues):
+            pass
+        elif node.binding is not None:
             check_binding(self.source, node.binding[0], node.binding[1], type_code, value, path, run.issues)
         if type_code == "Reference" and isinstance(value, dict):
             self._reference(run, node, value, path)

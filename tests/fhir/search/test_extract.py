@@ -80,7 +80,7 @@ EXTRACTED = [
     (PATIENT, "string", "name", [("muller", "Müller"), ("jose", "José"), ("ann", "Ann"), ("dr", "Dr")]),
     (PATIENT, "string", "address", [("1 main st", "1 Main St"), ("sacramento", "Sacramento"), ("ca", "CA"),
                                     ("95814", "95814"), ("us", "US")]),
-    (PATIENT, "token", "gender", [(None, "female", None)]),
+    (PATIENT, "token", "gender", [("http://hl7.org/fhir/administrative-gender", "female", None)]),
     (PATIENT, "token", "active", [(None, "true", None)]),
     (PATIENT, "token", "deceased", [(None, "false", None)]),
     (PATIENT, "token", "identifier", [("urn:mrn", "123", None)]),
