@@ -28,10 +28,19 @@ def _search_params(rtype: str) -> list[dict[str, Any]]:
     return capability_search_params(rtype)
 
 
+def software_version() -> str:
+    return _software_version()
+
+
 async def metadata(request: Request) -> Response:
+    neg = negotiate(request)
+    return json_response(statement(request), 200, None, neg)
+
+
+def statement(request: Request) -> dict[str, Any]:
+    """The CapabilityStatement as this request's base sees it (``/metadata`` and ``/openapi.json``)."""
     from fhir_server.api.routes import SYSTEM_INTERACTIONS, TYPE_INTERACTIONS
 
-    neg = negotiate(request)
     srv = context.server(request)
     type_ops: dict[str, list[dict[str, str]]] = {}
     system_ops = []
@@ -48,4 +57,4 @@ async def metadata(request: Request) -> Response:
                                      _search_params, type_ops, system_ops, _software_version())
     subscriptions.extend_capability(statement, context.base_url(request), srv.settings)
     smart.extend_capability(statement, context.base_url(request), srv.settings)
-    return json_response(statement, 200, None, neg)
+    return statement

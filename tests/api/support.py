@@ -45,17 +45,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def fhir_server_process(data_dir: Path, host: str = "127.0.0.1") -> Iterator[str]:
+def fhir_server_process(data_dir: Path, host: str = "127.0.0.1", env: dict[str, str] | None = None
+                        ) -> Iterator[str]:
     """``fhir-server serve`` on a free port; yields its FHIR base URL and stops the process afterwards.
 
     Its output goes to a file, not a pipe: the server logs a line per request, and an unread pipe would fill
-    and stall it."""
+    and stall it. ``env`` adds settings (``MONGODB_URI`` for the MongoDB store)."""
     port = free_port()
     command = Path(sys.executable).with_name("fhir-server")
     output = tempfile.TemporaryFile()
     proc = subprocess.Popen([str(command), "serve", "--host", host, "--port", str(port), "--data-dir",
                              str(data_dir)], stdout=output, stderr=subprocess.STDOUT,
-                            env={**os.environ, "FHIR_AUTH": "off"})
+                            env={**os.environ, "FHIR_AUTH": "off", **(env or {})})
     base = f"http://{host}:{port}/fhir"
     try:
         deadline = time.monotonic() + 20
