@@ -183,4 +183,4 @@ def consent(patient_id: str, status: str = "active") -> dict[str, Any]:
             "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
                                   "code": "patient-privacy"}]},
             "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-            "patient": {"reference": f"Patient/{patient_id}"}}
+            "patient": {"reference": f"Patient/{patient_id}"}, "policyRule": {"text": "HIPAA"}}  # ppc-1
