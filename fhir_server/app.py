@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from fhir_server.api import ascmi, confidential, consent, errors, export, observability, routes, smart
 from fhir_server.api import docs as api_docs
+from fhir_server.api import package as api_package
 from fhir_server.api import subscriptions as subscription_api
 from fhir_server.api.context import Server
 from fhir_server.api.writer import WriterContext
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.add_middleware(WriterContext)  # the writing caller, for labels at ingest (repository.labels)
     app.include_router(subscription_api.router())  # ahead of the generic routes: POST/PUT Subscription
     app.include_router(api_docs.router())  # before the FHIR routes: /fhir/openapi.json is not a resource type
+    app.include_router(api_package.router())
     app.include_router(routes.router())
     app.include_router(ascmi.router())
     app.include_router(confidential.router())

@@ -295,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fhir_server.ascmi.confidential import cli as confidential_cli
 
     confidential_cli.add_commands(ascmi_sub, _on_store)
+    from fhir_server.conformance import cli as conformance_cli
+
+    conformance_cli.register(sub)
     return parser
 
 

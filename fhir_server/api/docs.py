@@ -7,16 +7,19 @@ works with no network (no CDN). Both are public, like ``/metadata``.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
+from typing import Any
 
 import swagger_ui_bundle
 from fastapi import APIRouter
+from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from fhir_server.api import capability, context, operations
-from fhir_server.fhir import jsonio
-from fhir_server.fhir.openapi import BASE, OperationInfo, openapi_document
+from fhir_server.fhir import jsonio, registry
+from fhir_server.fhir.openapi import BASE, Endpoint, OperationInfo, openapi_document
 from fhir_server.fhir.outcome import NotFound
 
 ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
@@ -38,6 +41,53 @@ window.ui = SwaggerUIBundle({url: "../openapi.json", dom_id: "#swagger-ui", deep
 """
 
 
+PUBLIC = frozenset({"/health", "/health/ready", "/metrics", "/cds-services", "/docs"})
+MEDIA = {"/metrics": "text/plain", "/fhir/bulk-files/{job_id}/{name}": "application/fhir+ndjson"}
+SUMMARIES = {
+    "/ascmi/forms": "file a signed ASCMI form (JSON, schema in profiles/ascmi-form.schema.json): Patient, "
+                    "Organizations, Consent and Provenance in one transaction",
+    "/ascmi/revocations": "file an ASCMI revocation (JSON, schema in profiles/ascmi-revocation.schema.json)",
+    "/ascmi/expiration-events": "record the event that ends a Consent (e.g. the end of a treatment)",
+    "/cds-services": "CDS Hooks discovery",
+    "/cds-services/patient-consent-consult": "patient-consent-consult: may this recipient receive this "
+                                             "information, for this purpose, now?",
+    "/metrics": "Prometheus metrics",
+}
+TAGS = (("/ascmi/", "ASCMI intake"), ("/cds-services", "CDS Hooks"), ("/fhir/bulk-", "Bulk Data"), ("/", "Operations"))
+
+
+def extra_endpoints(app: Any) -> list[Endpoint]:
+    """Every route that is not a FHIR interaction on a type (those come from the CapabilityStatement)."""
+    out = []
+    for route in _routes(app.routes):
+        if not isinstance(route, APIRoute) or route.path == "/docs" or route.path.startswith(f"{BASE}/swagger-ui"):
+            continue
+        path = route.path
+        if path == BASE or path == f"{BASE}/" or path.startswith((f"{BASE}/{{", f"{BASE}/_history", f"{BASE}/metadata",
+                                                                  f"{BASE}/openapi.json")):
+            continue
+        head = path[len(BASE) + 1:].split("/", 1)[0] if path.startswith(f"{BASE}/") else ""
+        if head and registry.is_resource_type(head):
+            continue  # a type's own route (Subscription): described with the type
+        tag = next(t for prefix, t in TAGS if path.startswith(prefix))
+        doc = SUMMARIES.get(path) or (inspect.getdoc(route.endpoint) or route.endpoint.__name__.replace("_", " "))
+        doc = doc.split("\n", 1)[0]
+        for method in sorted(route.methods or ()):
+            out.append(Endpoint(path, method.lower(), tag, doc, path in PUBLIC and method == "GET",
+                                MEDIA.get(path, "")))
+    return out
+
+
+def _routes(routes: Any) -> list[Any]:
+    """Routes with included routers flattened (FastAPI ≥ 0.16x keeps an included router as one entry, whose
+    ``original_router`` holds the routes with their prefix applied; no prefix is added when including here)."""
+    out = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        out += _routes(inner.routes) if inner is not None else [route]
+    return out
+
+
 def operation_infos() -> list[OperationInfo]:
     return [OperationInfo(op.name, op.level, op.resource_types, op.methods, op.definition)
             for op in operations.registered()]
@@ -47,7 +97,7 @@ async def openapi_json(request: Request) -> Response:
     base = context.base_url(request)
     root = base[: -len(BASE)] if base.endswith(BASE) else base
     document = openapi_document(capability.statement(request), root, capability.software_version(),
-                                operation_infos())
+                                operation_infos(), extra_endpoints(request.app))
     return Response(jsonio.dumps(document), 200, media_type="application/json")
 
 

@@ -4,7 +4,8 @@ Everything FHIR comes from the statement: one tag and a handful of paths per res
 interactions it lists, the type's search parameters (name, FHIR type, modifiers) on its search, its
 operations, the system interactions, and the security the statement declares (SMART Backend Services:
 OAuth2 client credentials with the token URL of the ``oauth-uris`` extension; a plain bearer scheme otherwise).
-The endpoints outside the FHIR base (ASCMI intake, CDS Hooks, health) are described from :data:`EXTRA` below.
+The routes that are not FHIR interactions (ASCMI intake, CDS Hooks, health, bulk status) are passed in as
+:class:`Endpoint` (the API layer lists them from the app's routes).
 
 Size is kept down by sharing: one schema per resource type (a thin ``allOf`` over ``Resource``), shared
 parameters (``id``, ``_count``…) and responses (``Error``, ``Bundle``); nothing is inlined per interaction.
@@ -21,6 +22,8 @@ Version 3.0.3 because the bundled Swagger UI (4.x) reads 3.0.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -240,29 +243,32 @@ def _system_paths(rest: dict[str, Any], ops: list[OperationInfo], types: list[st
     return paths
 
 
-# Endpoints outside the FHIR base: (path, method, tag, summary, public, request body?).
-EXTRA: tuple[tuple[str, str, str, str, bool, bool], ...] = (
-    ("/ascmi/forms", "post", "ASCMI intake",
-     "file a signed ASCMI form (JSON, schema profiles/ascmi-form.schema.json): Patient, Organizations, Consent, "
-     "Provenance in one transaction", False, True),
-    ("/ascmi/revocations", "post", "ASCMI intake",
-     "file a revocation (JSON, schema profiles/ascmi-revocation.schema.json)", False, True),
-    ("/ascmi/expiration-events", "post", "ASCMI intake", "record the event that ends a Consent", False, True),
-    ("/cds-services", "get", "CDS Hooks", "CDS Hooks discovery", True, False),
-    ("/cds-services/patient-consent-consult", "post", "CDS Hooks",
-     "patient-consent-consult: may this recipient receive this information, for this purpose, now?", False, True),
-    ("/health", "get", "System", "liveness", True, False),
-)
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A route that is not a FHIR interaction (ASCMI intake, CDS Hooks, health, bulk status…)."""
+
+    path: str
+    method: str  # lower case
+    tag: str
+    summary: str
+    public: bool = False
+    media_type: str = ""  # of a successful answer; "" for FHIR JSON or JSON
 
 
-def _extra_paths() -> dict[str, dict[str, Any]]:
+def _extra_paths(extra: Iterable[Endpoint]) -> dict[str, dict[str, Any]]:
     paths: dict[str, dict[str, Any]] = {}
-    for path, method, tag, summary, public, has_body in EXTRA:
-        op = _op(path.strip("/").replace("/", "-") + f"-{method}", tag, summary, _ref("responses", "Json"),
-                 body={"application/json": {"schema": _ref("schemas", "Json")}} if has_body else None)
-        if public:
+    for e in extra:
+        ok = {"description": e.media_type, "content": {e.media_type: {"schema": {"type": "string"}}}} \
+            if e.media_type else _ref("responses", "Json")
+        params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                  for name in re.findall(r"{(\w+)}", e.path)]
+        op = _op(re.sub(r"[^A-Za-z0-9]+", "-", e.path).strip("-") + f"-{e.method}", e.tag, e.summary, ok,
+                 params=params or None,
+                 body={"application/json": {"schema": _ref("schemas", "Json")}} if e.method in ("post", "put")
+                 else None)
+        if e.public:
             op["security"] = []
-        paths.setdefault(path, {})[method] = op
+        paths.setdefault(e.path, {})[e.method] = op
     return paths
 
 
@@ -283,7 +289,7 @@ def _security(rest: dict[str, Any]) -> dict[str, Any]:
 
 
 def openapi_document(capability: dict[str, Any], server_root: str, version: str,
-                     operations: list[OperationInfo] | tuple[OperationInfo, ...] = ()) -> dict[str, Any]:
+                     operations: Iterable[OperationInfo] = (), extra: Iterable[Endpoint] = ()) -> dict[str, Any]:
     """The OpenAPI 3.0.3 document for a CapabilityStatement; ``server_root`` is the URL above ``/fhir``."""
     rest: dict[str, Any] = next((r for r in capability.get("rest", []) if r.get("mode") == "server"), {})
     ops = list(operations)
@@ -291,7 +297,8 @@ def openapi_document(capability: dict[str, Any], server_root: str, version: str,
     paths = _system_paths(rest, ops, [e["type"] for e in entries])
     for entry in entries:
         paths.update(_type_paths(entry, ops))
-    paths.update(_extra_paths())
+    extra = list(extra)
+    paths.update(_extra_paths(extra))
     security = _security(rest)
     modifiers = {p["type"]: p.get("documentation", "") for e in entries for p in e.get("searchParam", [])}
     search_help = "; ".join(f"{t}: {d or 'no modifiers'}" for t, d in sorted(modifiers.items()))
@@ -309,7 +316,7 @@ def openapi_document(capability: dict[str, Any], server_root: str, version: str,
         "servers": [{"url": server_root.rstrip("/") or "/"}],
         "security": [{name: []} for name in security],
         "tags": [{"name": "System"}, *({"name": t} for t in types),
-                 {"name": "ASCMI intake"}, {"name": "CDS Hooks"}],
+                 *({"name": t} for t in dict.fromkeys(e.tag for e in extra))],
         "paths": paths,
         "components": components,
     }

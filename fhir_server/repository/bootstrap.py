@@ -77,7 +77,11 @@ async def load(store: Store, canonical_base: str, conformance: bool = True,
     ``FHIR_LOAD_CONFORMANCE``) skips the ASCMI content altogether: a plain FHIR server, and the generic tests."""
     if not conformance:
         return 0
-    resources = [network_organization(canonical_base), *conformance_resources(canonical_base, dirs)]
+    from fhir_server.conformance.package import PACKAGED_TYPES, implementation_guide
+
+    content = conformance_resources(canonical_base, dirs)
+    guide = implementation_guide(canonical_base, [r for r in content if r["resourceType"] in PACKAGED_TYPES])
+    resources = [network_organization(canonical_base), *content, guide]
     valid = []
     for resource in resources:
         issues = registry.validate(resource)

@@ -29,7 +29,8 @@ from tests.api.support import fhir_server_process
 STORE = os.environ.get("STORE", "sqlite")
 # The fuzz run covers the system endpoints, the intake and CDS Hooks, and three types in full (every type is
 # routed by the same handlers): about 60 operations, a few examples each, so it stays well under a minute.
-FUZZED_TAGS = ["System", "Patient", "Consent", "Observation", "ASCMI intake", "CDS Hooks"]
+FUZZED_TAGS = ["System", "Patient", "Consent", "Observation", "ASCMI intake", "CDS Hooks", "Bulk Data",
+               "Operations"]
 EXAMPLES_PER_OPERATION = 6
 
 
