@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from fhir_server.api import capability, context, operations
+from fhir_server.api import capability, context, operations, smart
 from fhir_server.fhir import jsonio, registry
 from fhir_server.fhir.openapi import BASE, Endpoint, OperationInfo, openapi_document
 from fhir_server.fhir.outcome import NotFound
@@ -41,7 +41,8 @@ window.ui = SwaggerUIBundle({url: "../openapi.json", dom_id: "#swagger-ui", deep
 """
 
 
-PUBLIC = frozenset({"/health", "/health/ready", "/metrics", "/cds-services", "/docs"})
+PUBLIC = frozenset({"/health", "/health/ready", "/cds-services", "/docs", "/fhir/.well-known/smart-configuration",
+                    "/fhir/auth/token"})  # as fhir_server/security/permissions.py has them
 MEDIA = {"/metrics": "text/plain", "/fhir/bulk-files/{job_id}/{name}": "application/fhir+ndjson"}
 SUMMARIES = {
     "/ascmi/forms": "file a signed ASCMI form (JSON, schema in profiles/ascmi-form.schema.json): Patient, "
@@ -53,7 +54,8 @@ SUMMARIES = {
                                              "information, for this purpose, now?",
     "/metrics": "Prometheus metrics",
 }
-TAGS = (("/ascmi/", "ASCMI intake"), ("/cds-services", "CDS Hooks"), ("/fhir/bulk-", "Bulk Data"), ("/", "Operations"))
+TAGS = (("/fhir/.well-known/", "SMART"), ("/fhir/auth/", "SMART"), ("/admin/", "Administration"),
+        ("/ascmi/", "ASCMI intake"), ("/cds-services", "CDS Hooks"), ("/fhir/bulk-", "Bulk Data"), ("/", "Operations"))
 
 
 def extra_endpoints(app: Any) -> list[Endpoint]:
@@ -73,8 +75,9 @@ def extra_endpoints(app: Any) -> list[Endpoint]:
         doc = SUMMARIES.get(path) or (inspect.getdoc(route.endpoint) or route.endpoint.__name__.replace("_", " "))
         doc = doc.split("\n", 1)[0]
         for method in sorted(route.methods or ()):
-            out.append(Endpoint(path, method.lower(), tag, doc, path in PUBLIC and method == "GET",
-                                MEDIA.get(path, "")))
+            public = path in PUBLIC and (method == "GET" or path.endswith("/token"))
+            out.append(Endpoint(path, method.lower(), tag, doc, public, MEDIA.get(path, ""),
+                                oauth_errors=path.endswith("/auth/token")))
     return out
 
 
@@ -96,8 +99,9 @@ def operation_infos() -> list[OperationInfo]:
 async def openapi_json(request: Request) -> Response:
     base = context.base_url(request)
     root = base[: -len(BASE)] if base.endswith(BASE) else base
+    token = smart.token_url(request) if context.server(request).settings.auth == "smart" else None
     document = openapi_document(capability.statement(request), root, capability.software_version(),
-                                operation_infos(), extra_endpoints(request.app))
+                                operation_infos(), extra_endpoints(request.app), token)
     return Response(jsonio.dumps(document), 200, media_type="application/json")
 
 

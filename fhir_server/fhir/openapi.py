@@ -94,6 +94,9 @@ def _components(types: list[str]) -> dict[str, Any]:
                    "content": _content(_ref("schemas", "Bundle"))},
         "Outcome": {"description": "an OperationOutcome", "content": _content(_ref("schemas", "OperationOutcome"))},
         "Json": {"description": "JSON", "content": _content(_ref("schemas", "Json"))},
+        "OAuthError": {"description": "RFC 6749 §5.2 error", "content": {"application/json": {"schema": {
+            "type": "object", "required": ["error"], "properties": {"error": {"type": "string"},
+                                                                     "error_description": {"type": "string"}}}}}},
         "Resource": {"description": "a FHIR resource (Parameters, OperationOutcome…)",
                      "content": _content(_ref("schemas", "Resource"))},
     }
@@ -253,6 +256,7 @@ class Endpoint:
     summary: str
     public: bool = False
     media_type: str = ""  # of a successful answer; "" for FHIR JSON or JSON
+    oauth_errors: bool = False  # errors are RFC 6749 §5.2 JSON (the token endpoint), not OperationOutcomes
 
 
 def _extra_paths(extra: Iterable[Endpoint]) -> dict[str, dict[str, Any]]:
@@ -266,31 +270,35 @@ def _extra_paths(extra: Iterable[Endpoint]) -> dict[str, dict[str, Any]]:
                  params=params or None,
                  body={"application/json": {"schema": _ref("schemas", "Json")}} if e.method in ("post", "put")
                  else None)
+        if e.oauth_errors:
+            op["responses"]["default"] = _ref("responses", "OAuthError")
         if e.public:
             op["security"] = []
         paths.setdefault(e.path, {})[e.method] = op
     return paths
 
 
-def _security(rest: dict[str, Any]) -> dict[str, Any]:
-    """SMART Backend Services when the statement names a token endpoint; a bearer token otherwise."""
+def _security(rest: dict[str, Any], token_url: str | None) -> dict[str, Any]:
+    """SMART Backend Services when a token endpoint is known (given, or named by the statement's
+    ``oauth-uris`` extension); a bearer token otherwise."""
     security = rest.get("security") or {}
     for ext in security.get("extension", []):
-        if ext.get("url") != OAUTH_URIS:
-            continue
-        token = next((e.get("valueUri") for e in ext.get("extension", []) if e.get("url") == "token"), None)
-        if token:
-            return {"smart": {"type": "oauth2", "description": "SMART Backend Services: client credentials with a "
-                              "private_key_jwt client assertion (RS384/ES384); scopes system/<Type>.<cruds>",
-                              "flows": {"clientCredentials": {"tokenUrl": token, "scopes": {
-                                  "system/*.cruds": "every interaction on every type (administrators)",
-                                  "system/*.rs": "read and search every type"}}}}}
+        if ext.get("url") == OAUTH_URIS and token_url is None:
+            token_url = next((e.get("valueUri") for e in ext.get("extension", []) if e.get("url") == "token"), None)
+    if token_url:
+        return {"smart": {"type": "oauth2", "description": "SMART Backend Services: client credentials with a "
+                          "private_key_jwt client assertion (RS384/ES384); scopes system/<Type>.<cruds>",
+                          "flows": {"clientCredentials": {"tokenUrl": token_url, "scopes": {
+                              "system/*.cruds": "every interaction on every type (administrators)",
+                              "system/*.rs": "read and search every type"}}}}}
     return {"bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <access token>"}}
 
 
 def openapi_document(capability: dict[str, Any], server_root: str, version: str,
-                     operations: Iterable[OperationInfo] = (), extra: Iterable[Endpoint] = ()) -> dict[str, Any]:
-    """The OpenAPI 3.0.3 document for a CapabilityStatement; ``server_root`` is the URL above ``/fhir``."""
+                     operations: Iterable[OperationInfo] = (), extra: Iterable[Endpoint] = (),
+                     token_url: str | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.0.3 document for a CapabilityStatement; ``server_root`` is the URL above ``/fhir``;
+    ``token_url`` the SMART token endpoint when the server requires tokens."""
     rest: dict[str, Any] = next((r for r in capability.get("rest", []) if r.get("mode") == "server"), {})
     ops = list(operations)
     entries = sorted(rest.get("resource", []), key=lambda e: e["type"])
@@ -299,7 +307,7 @@ def openapi_document(capability: dict[str, Any], server_root: str, version: str,
         paths.update(_type_paths(entry, ops))
     extra = list(extra)
     paths.update(_extra_paths(extra))
-    security = _security(rest)
+    security = _security(rest, token_url)
     modifiers = {p["type"]: p.get("documentation", "") for e in entries for p in e.get("searchParam", [])}
     search_help = "; ".join(f"{t}: {d or 'no modifiers'}" for t, d in sorted(modifiers.items()))
     types = [e["type"] for e in entries]

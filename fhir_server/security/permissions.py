@@ -93,6 +93,8 @@ def required(method: str, path: str, query: bytes) -> Need:
         return Need("create", ("Consent",), "c")
     if head == "admin":
         return Need("admin", admin=True)
+    if head == "docs" and n == 1 and method in ("GET", "HEAD"):  # the API page (docs/implementers.md)
+        return PUBLIC
     if head != "fhir":
         return AUTHENTICATED
     rest = parts[1:]
@@ -102,7 +104,15 @@ def required(method: str, path: str, query: bytes) -> Need:
         return PUBLIC
     if rest == ["auth", "token"] and method == "POST":
         return PUBLIC
+    if _for_implementers(rest) and method in ("GET", "HEAD"):
+        return PUBLIC
     return _fhir(method, rest, query)
+
+
+def _for_implementers(rest: list[str]) -> bool:
+    """The OpenAPI document, the API page and the FHIR package: public like ``/metadata`` (no patient data)."""
+    return rest == ["openapi.json"] or (bool(rest) and rest[0] == "swagger-ui") or (
+        len(rest) == 3 and rest[0] == "ImplementationGuide" and rest[2] == "package.tgz")
 
 
 def _fhir(method: str, rest: list[str], query: bytes) -> Need:

@@ -30,7 +30,7 @@ STORE = os.environ.get("STORE", "sqlite")
 # The fuzz run covers the system endpoints, the intake and CDS Hooks, and three types in full (every type is
 # routed by the same handlers): about 60 operations, a few examples each, so it stays well under a minute.
 FUZZED_TAGS = ["System", "Patient", "Consent", "Observation", "ASCMI intake", "CDS Hooks", "Bulk Data",
-               "Operations"]
+               "Operations", "SMART"]
 EXAMPLES_PER_OPERATION = 6
 
 
@@ -119,3 +119,26 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(server: s
         except Exception as exc:  # noqa: BLE001 - collect every operation's failure, then report them all
             failures.append(f"{operation.label}: {str(exc)[:600]}")
     assert failures == []
+
+
+async def test_with_auth_on_the_documents_need_no_token_and_describe_smart_backend_services(
+        tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from fhir_server.app import create_app
+    from fhir_server.settings import Settings
+    from tests.conftest import make_store
+
+    app = create_app(Settings(data_dir=tmp_path, auth="smart"), make_store(STORE, tmp_path, request))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            for path in ("/fhir/openapi.json", "/fhir/swagger-ui/", "/fhir/swagger-ui/swagger-ui.css",
+                         "/fhir/ImplementationGuide/ascmi.fhir.consent/package.tgz"):
+                assert (await client.get(path)).status_code == 200, path
+            assert (await client.get("/docs")).status_code == 307
+            assert (await client.get("/fhir/Patient")).status_code == 401  # the rest still needs a token
+            document = (await client.get("/fhir/openapi.json")).json()
+    scheme = document["components"]["securitySchemes"]["smart"]
+    assert scheme["type"] == "oauth2"
+    assert scheme["flows"]["clientCredentials"]["tokenUrl"] == "http://test/fhir/auth/token"
+    assert document["security"] == [{"smart": []}]
+    assert document["paths"]["/fhir/auth/token"]["post"]["security"] == []
+    assert document["paths"]["/fhir/.well-known/smart-configuration"]["get"]["security"] == []
