@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from fhir_server.api import capability, context, operations, smart
+from fhir_server.api import capability, context, operations
 from fhir_server.fhir import jsonio, registry
 from fhir_server.fhir.openapi import BASE, Endpoint, OperationInfo, openapi_document
 from fhir_server.fhir.outcome import NotFound
@@ -99,9 +99,8 @@ def operation_infos() -> list[OperationInfo]:
 async def openapi_json(request: Request) -> Response:
     base = context.base_url(request)
     root = base[: -len(BASE)] if base.endswith(BASE) else base
-    token = smart.token_url(request) if context.server(request).settings.auth == "smart" else None
     document = openapi_document(capability.statement(request), root, capability.software_version(),
-                                operation_infos(), extra_endpoints(request.app), token)
+                                operation_infos(), extra_endpoints(request.app))
     return Response(jsonio.dumps(document), 200, media_type="application/json")
 
 
