@@ -15,6 +15,7 @@ from fhir_server.api import context
 from fhir_server.api.negotiation import negotiate, read_json
 from fhir_server.api.responses import json_response, version_headers
 from fhir_server.ascmi.intake import Intake, IntakeResult
+from fhir_server.security import ownership
 
 _JSON = {"application/json", "application/fhir+json", ""}
 
@@ -33,19 +34,35 @@ def _created(request: Request, result: IntakeResult) -> Response:
 async def file_form(request: Request) -> Response:
     neg = negotiate(request)
     form = await read_json(request, context.server(request).settings.max_body_bytes, _JSON)
+    collector = form.get("collector") if isinstance(form, dict) else None
+    if isinstance(collector, dict):  # a form without one fails the schema (400) in the intake
+        await ownership.require_own(context.server(request).store, context.caller(request),
+                                    named=ownership.identifiers(collector.get("identifiers")),
+                                    what="the form's collector")
     return _created(request, await _intake(request).file_form(form, neg.prefer_return))
 
 
 async def file_revocation(request: Request) -> Response:
     neg = negotiate(request)
     body = await read_json(request, context.server(request).settings.max_body_bytes, _JSON)
+    received = body.get("receivedBy") if isinstance(body, dict) else None
+    await ownership.require_own(context.server(request).store, context.caller(request),
+                                named=ownership.identifiers(received.get("identifiers"))
+                                if isinstance(received, dict) else (), what="the revocation's receivedBy")
     return _created(request, await _intake(request).file_revocation(body, neg.prefer_return))
 
 
 async def record_expiration_event(request: Request) -> Response:
     neg = negotiate(request)
     body = await read_json(request, context.server(request).settings.max_body_bytes, _JSON)
-    version = await _intake(request).record_expiration_event(body)
+    intake = _intake(request)
+    caller = context.caller(request)
+    if not caller.is_administrator and isinstance(body, dict) and ("consent" in body or "formId" in body):
+        consent = await intake.consent_named(body)  # 404 when the event names no Consent on file
+        refs, idents = ownership.consent_organizations(consent)
+        await ownership.require_own(context.server(request).store, caller, named=idents, references=refs,
+                                    what="the collector of the Consent an expiration event ends")
+    version = await intake.record_expiration_event(body)
     return json_response(version.body, 200, version_headers(version, context.base_url(request)), neg)
 
 

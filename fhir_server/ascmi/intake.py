@@ -182,6 +182,12 @@ class Intake:
                                 [expression])
         return (active or forms)[0]
 
+    async def consent_named(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The Consent an expiration event names (``consent`` or ``formId``), for the caller's ownership check."""
+        if "consent" in body:
+            return dict((await self._read_consent(str(body["consent"]), "$.consent")).resource)
+        return dict((await self._form_by_id(str(body.get("formId")), "$.formId")).resource)
+
     async def record_expiration_event(self, body: Any) -> ResourceVersion:
         """``{ formId | consent, event, date }`` → the Consent's new version with ``period.end`` = date."""
         expiration.check_event(body, terminology=self.terminology, today=self._today())

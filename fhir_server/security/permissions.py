@@ -90,7 +90,7 @@ def required(method: str, path: str, query: bytes) -> Need:
             return PUBLIC
         return Need("operation", ("Consent",), "r") if n == 2 and method == "POST" else AUTHENTICATED
     if head == "ascmi":
-        return Need("create", ("Consent",), "c")
+        return Need("operation", ("Consent",), "c")  # intake: ownership is checked by the handler
     if head == "admin":
         return Need("admin", admin=True)
     if head == "docs" and n == 1 and method in ("GET", "HEAD"):  # the API page (docs/implementers.md)
@@ -150,10 +150,24 @@ def _fhir(method: str, rest: list[str], query: bytes) -> Need:
     return AUTHENTICATED
 
 
+PROTECTED_TYPES = frozenset({"Consent", "Organization", "OrganizationAffiliation"})
+_WRITES = frozenset({"create", "update", "patch", "delete"})
+
+
 def check(caller: Caller, need: Need) -> None:
-    """Raise :class:`Forbidden` unless ``caller`` may do what ``need`` says."""
+    """Raise :class:`Forbidden` unless ``caller`` may do what ``need`` says.
+
+    A Care Partner may not write Consent, Organization or OrganizationAffiliation through plain FHIR (ACCESS.md
+    §B): an Organization's type, state and covered-entity flag steer decisions, and consents come through intake,
+    FAST operations and expiration events, which check that the Care Partner files for itself."""
     if need.admin and not caller.is_administrator:
         raise Forbidden("only administrator clients may manage clients")
+    if not caller.is_administrator and need.interaction in _WRITES:
+        for rtype in need.types:
+            if rtype in PROTECTED_TYPES:
+                raise Forbidden(f"a Care Partner client may not {need.interaction} {rtype} resources through plain "
+                                "FHIR: file consents with POST /ascmi/forms, /ascmi/revocations, "
+                                "/ascmi/expiration-events or Consent/$fileConsent and $revokeConsent")
     for rtype in need.types:
         if not caller.allows(rtype, need.letter):
             raise Forbidden(f"the access token does not allow this {need.interaction} on {rtype}: it needs the "
