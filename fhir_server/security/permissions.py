@@ -83,8 +83,6 @@ def required(method: str, path: str, query: bytes) -> Need:
     head, n = parts[0], len(parts)
     if head in ("health", "metrics"):  # probes and Prometheus have no SMART token (FHIR_METRICS_TOKEN guards /metrics)
         return PUBLIC if method in ("GET", "HEAD") else AUTHENTICATED
-    if path == "/metrics" and method == "GET":
-        return PUBLIC  # Prometheus scrapers: guarded by its own FHIR_METRICS_TOKEN (api/observability.py)
     if head == "cds-services":
         if n == 1 and method == "GET":
             return PUBLIC
