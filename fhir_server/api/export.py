@@ -177,8 +177,9 @@ async def download(request: Request, job_id: str, name: str) -> Response:
         raise NotFound(f"export {job_id} has no file {name!r}")
     bulk = runner(request)
     url = f"{context.base_url(request)}/bulk-files/{job_id}/{name}"
-    bulk.record(audit.export_event(context.caller(request), job.request, "0",
-                                   f"bulk export file {name} ({entries[number]['type']})", file_url=url))
+    bulk.record(audit.export_event(context.caller(request), f"GET {url}", "0",
+                                   f"bulk export file {name} ({entries[number]['type']}) of {job.request}",
+                                   context.base_url(request)))
     chunks = bulk.jobs.chunks(job.id, int(number))
     first = await anext(chunks, None)
 

@@ -1,70 +1,61 @@
-"""The AuditEvents of bulk export (ACCESS.md §B "Audit"): one per job, one per file download.
+"""The AuditEvents of bulk export (ACCESS.md §B "Audit"), built with the shared BALP builders.
 
-Shaped as IHE BALP (``BasicAuditEvent`` of a query / an export): type DICOM 110106 "Export", action ``R``,
-agent = the client (``who.identifier`` ``urn:ietf:params:oauth:client-id|<client_id>``, its Organization in
-``agent.who``… see below) with ``purposeOfUse``; entity = the query (the kick-off URL, base64 in ``query`` as
-BALP asks) and, for a Group export, the Group. Listing every patient of a 100k-resource export in one event
-would make the event larger than the export's own files, so patients are not enumerated here.
-
-A minimal builder kept in this package until the security engineer's shared ``security/audit.py`` (``balp_event``)
-lands; then these two functions should call it.
+- **One per job** (when it completes or fails): :func:`fhir_server.security.audit.balp_event`, interaction
+  ``export``, the kick-off URL as the query, outcome ``0`` (or ``8``: the server failed), the number of resources
+  and files in ``outcomeDesc``.
+- **The accounting of disclosures** for a Care Partner's job: what the export disclosed about each patient is
+  gathered batch by batch from the gate's own reasons (``consent/disclosure.py``: labels, categories, basis) and
+  written when the job completes as disclosure events (``consent.disclosure.disclosure_event``) of at most
+  :data:`PATIENTS_PER_EVENT` patients each, so ``AuditEvent?patient=Patient/<id>`` lists the export like any read.
+  An administrator's export lists no patients: it would mean parsing every stored resource, which an
+  administrator's export never does (bytes are streamed as stored).
+- **One per file download**: ``balp_event``, interaction ``export``, the file URL as the query.
 """
 
 from __future__ import annotations
 
-import base64
+from collections.abc import Sequence
 from typing import Any
 
-from fhir_server.fhir import instant
+from fhir_server.consent import disclosure
+from fhir_server.consent.gate import Gate
+from fhir_server.security.audit import balp_event
 from fhir_server.security.caller import Caller
+from fhir_server.store.base import ResourceVersion
 
-DCM = "http://dicom.nema.org/resources/ontology/DCM"
-BALP = "https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.Query"
-PURPOSE = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
-ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
-OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
-CLIENT_ID = "urn:ietf:params:oauth:client-id"
+PATIENTS_PER_EVENT = 1000
 
 
-def _agent(caller: Caller) -> dict[str, Any]:
-    agent: dict[str, Any] = {
-        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
-                             "code": "IRCP", "display": "information recipient"}]},
-        "who": {"identifier": {"system": CLIENT_ID, "value": caller.client_id}},
-        "requestor": True,
-    }
-    if caller.organization:
-        agent["extension"] = [{"url": "http://hl7.org/fhir/StructureDefinition/auditevent-OnBehalfOf",
-                               "valueReference": {"reference": caller.organization}}]
-    if caller.purpose:
-        agent["purposeOfUse"] = [{"coding": [{"system": PURPOSE, "code": caller.purpose}]}]
-    return agent
-
-
-def export_event(caller: Caller, query: str, outcome: str, description: str,
-                 group: str | None = None, file_url: str | None = None) -> dict[str, Any]:
+def export_event(caller: Caller, query: str, outcome: str, description: str, base_url: str,
+                 group: str | None = None) -> dict[str, Any]:
     """``outcome``: ``0`` success, ``4`` refused, ``8`` failed (the server's fault)."""
-    entities: list[dict[str, Any]] = [{
-        "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
-        "role": {"system": OBJECT_ROLE, "code": "24", "display": "Query"},
-        "query": base64.b64encode(query.encode()).decode(),
-        "description": description,
-    }]
-    if group:
-        entities.append({"what": {"reference": group},
-                         "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"}})
-    if file_url:
-        entities.append({"what": {"identifier": {"value": file_url}}, "description": "export file downloaded"})
-    return {
-        "resourceType": "AuditEvent",
-        "meta": {"profile": [BALP]},
-        "type": {"system": DCM, "code": "110106", "display": "Export"},
-        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": "operation",
-                     "display": "operation"}],
-        "action": "R",
-        "recorded": instant.now(),
-        "outcome": outcome,
-        "agent": [_agent(caller)],
-        "source": {"observer": {"display": "ASCMI FHIR server bulk export"}},
-        "entity": entities,
-    }
+    return balp_event(caller, interaction="export", outcome=outcome, patients=(), query=query, base_url=base_url,
+                      resources=[group] if group else (), description=description)
+
+
+class Disclosures:
+    """Per patient, what one Care Partner export disclosed (nothing is kept for administrators)."""
+
+    def __init__(self, gate: Gate, caller: Caller) -> None:
+        self.gate = gate
+        self.caller = caller
+        self.people: dict[str, Any] = {}
+
+    def add(self, disclosed: Sequence[ResourceVersion]) -> None:
+        if self.caller.is_administrator:
+            return
+        for pid, p in disclosure._collect(self.gate, self.caller, disclosed).items():  # noqa: SLF001 - one owner
+            seen = self.people.get(pid)
+            if seen is None:
+                self.people[pid] = p
+                continue
+            seen.resources += p.resources
+            seen.labels += [x for x in p.labels if x not in seen.labels]
+            seen.categories += [x for x in p.categories if x not in seen.categories]
+            seen.bases += [x for x in p.bases if x not in seen.bases]
+
+    def events(self, query: str) -> list[dict[str, Any]]:
+        ids = list(self.people)
+        return [disclosure.disclosure_event(self.caller, interaction="operation", query=query,
+                                            people={pid: self.people[pid] for pid in ids[i:i + PATIENTS_PER_EVENT]})
+                for i in range(0, len(ids), PATIENTS_PER_EVENT)]

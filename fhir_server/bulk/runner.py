@@ -122,17 +122,24 @@ class ExportRunner:
         job.expires = time.time() + self.settings.export_retention_seconds
         with contextlib.suppress(Exception):
             await self.jobs.finish(job, owner)
-            self.record(audit.export_event(job.caller, job.request, "8", "bulk export failed"))
+            self.record(audit.export_event(job.caller, job.request, "8", "bulk export failed", self._base(job)))
+
+    def _base(self, job: ExportJob) -> str:
+        """The FHIR base the job was started on (for the AuditEvent's observer)."""
+        return self.settings.base_url or job.request.split("/$export")[0].rsplit("/fhir", 1)[0] + "/fhir"
 
     async def run_job(self, job: ExportJob, owner: str) -> None:
         """Run one claimed job to its end (the loop calls it; the benchmark calls it directly)."""
         req = ExportRequest.from_json(job.params)
         files = FileSet(self.jobs, job.id, self.settings.export_file_bytes)
         wanted = set(req.types)
+        disclosures = audit.Disclosures(self.gate, job.caller)
         renew_at = time.monotonic() + self.settings.export_lease_seconds / 3
         async for batch in await self._source(req, job):
             batch = [v for v in batch if v.resource_type in wanted and v.last_updated <= job.transaction_time]
-            self._write(job, req, files, await self.gate.visible(job.caller, batch))
+            visible = await self.gate.visible(job.caller, batch)
+            self._write(job, req, files, visible)
+            disclosures.add(visible)
             await files.flush_full()
             if time.monotonic() >= renew_at:
                 await self._renew(job, owner, f"{files.resources} resources exported")
@@ -148,7 +155,9 @@ class ExportRunner:
             raise Cancelled(job.id)
         self.record(audit.export_event(job.caller, job.request, "0",
                                        f"bulk export of {files.resources} resources in {len(files.output)} files",
-                                       group=f"Group/{req.group}" if req.group else None))
+                                       self._base(job), group=f"Group/{req.group}" if req.group else None))
+        for event in disclosures.events(job.request):
+            self.record(event)
 
     async def _renew(self, job: ExportJob, owner: str, progress: str) -> None:
         lease = time.time() + self.settings.export_lease_seconds

@@ -6,6 +6,8 @@ its callers come through the same test stand-in for the authentication edge (``X
 
 from __future__ import annotations
 
+import asyncio
+import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -94,3 +96,22 @@ async def test_type_filter_chains_join_only_through_what_the_partner_sees(client
     visible = chain.replace("2222-2", "1111-1")
     got = await exported(client, await manifest(client, params={**params, "_typeFilter": visible}, headers=h), h)
     assert [f"DiagnosticReport/{r['id']}" for r in got["DiagnosticReport"]] == [w.ids["report"]]
+
+
+async def test_a_care_partner_export_is_in_the_accounting_of_disclosures(client: httpx.AsyncClient) -> None:
+    w = await build(client, "sti")
+    h = w.headers("MEMBER")
+    m = await manifest(client, params={"_type": "Observation"}, headers=h)
+    for _ in range(100):
+        events = (await client.get("/fhir/AuditEvent", params={"patient": w.patient, "_count": "100"})).json()
+        mine = [e["resource"] for e in events.get("entry", [])
+                if any(base64.b64decode(x.get("query", "")).decode() == m["request"]
+                       for x in e["resource"].get("entity", []))]
+        if mine:
+            break
+        await asyncio.sleep(0.05)
+    (event,) = mine
+    assert event["agent"][0]["who"]["identifier"]["value"] == h["x-test-caller"].split("|")[2]
+    (person,) = [e for e in event["entity"] if e.get("what", {}).get("reference") == w.patient]
+    assert person["description"] == f"{len([i for i in w.shown('MEMBER') if i.startswith('Observation')])}" \
+        " resource(s) disclosed"
