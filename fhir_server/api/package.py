@@ -20,7 +20,9 @@ async def download(request: Request, id: str) -> Response:
     if id != package.PACKAGE_ID:
         raise NotFound(f"no package for ImplementationGuide/{id}; this server publishes {package.PACKAGE_ID}")
     base = context.server(request).settings.canonical_base
-    cache: dict[str, tuple[str, bytes]] = request.app.state.__dict__.setdefault("_packages", {})
+    cache: dict[str, tuple[str, bytes]] | None = getattr(request.app.state, "fhir_packages", None)
+    if cache is None:
+        cache = request.app.state.fhir_packages = {}
     if base not in cache:
         cache[base] = await asyncio.to_thread(lambda: (package.file_name(base), package.build(base)))
     name, data = cache[base]

@@ -25,3 +25,18 @@ async def test_reindex_makes_unindexed_resources_searchable_without_new_versions
     assert [v.id for v in found] == ["p1"]
     current = await store.read("Patient", "p1")
     assert current is not None and current.version_id == 1
+
+
+async def test_reindex_gives_code_tokens_written_without_a_system_their_bound_system(store: Store) -> None:
+    """Index rows from before code elements carried their binding's system (issue #17) gain it on reindex."""
+    version = ResourceVersion("Patient", "p1", 1, "2026-01-01T00:00:00.000Z", False, jsonio.dumps(PATIENT), "POST")
+    async with store.transaction() as tx:
+        await tx.put(version, IndexRows(token=[("gender", None, "female", None)]))  # the old shape
+    query = parse_search("Patient", [("gender", "http://hl7.org/fhir/administrative-gender|female")], strict=True)
+    assert (await store.search(query)).matches == []
+
+    await reindex(store)
+
+    assert [v.id for v in (await store.search(query)).matches] == ["p1"]
+    plain = parse_search("Patient", [("gender", "female")], strict=True)
+    assert [v.id for v in (await store.search(plain)).matches] == ["p1"]
