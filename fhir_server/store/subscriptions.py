@@ -13,7 +13,7 @@ subscription is filed under, or ``"<Type>|*"`` when it has none (see ``subscript
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fhir_server.store.base import Store, Transaction
@@ -60,10 +60,17 @@ class EventRow:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A subscription whose keys met a written resource's values: its spec is evaluated next."""
+    """A subscription whose keys met a written resource's values: its filters are evaluated next.
+
+    ``filters`` is :func:`filters_text` of its spec: one ``Type?query`` per line (a compact, cacheable key)."""
 
     id: str
-    spec: dict[str, Any] = field(hash=False)
+    filters: str
+
+
+def filters_text(spec: dict[str, Any]) -> str:
+    """``Consent?patient=1`` lines of a spec's (ORed) filters."""
+    return "\n".join(f"{f['resource_type']}?{f['query']}" for f in spec.get("filters", ()))
 
 
 class SubscriptionStore(Protocol):

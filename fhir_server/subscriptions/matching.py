@@ -13,7 +13,7 @@ resource, inside the write's transaction (exact search semantics: chains, dates,
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from functools import lru_cache
 
 from fhir_server.fhir.search.ast import Filter as SearchFilter
 from fhir_server.fhir.search.ast import Has, ReferenceValue, SearchQuery, TokenValue
@@ -31,10 +31,10 @@ def _filter_key(f: SearchFilter) -> list[str] | None:
         return None
     keys: list[str] = []
     for v in f.values:
-        if f.type == "token" and isinstance(v, TokenValue) and v.code:
-            keys.append(f"{f.name}={v.code}")
+        if f.type == "token" and isinstance(v, TokenValue) and v.code and v.system != "":
+            keys.append(f"{f.name}={v.system}|{v.code}" if v.system else f"{f.name}={v.code}")
         elif f.type == "reference" and isinstance(v, ReferenceValue) and v.id and not f.target_type:
-            keys.append(f"{f.name}={v.id}")
+            keys.append(f"{f.name}={v.type}/{v.id}" if v.type else f"{f.name}={v.id}")
         elif f.type == "special" and f.name == "_id" and isinstance(v, TokenValue) and v.code:
             keys.append(f"_id={v.code}")
         else:
@@ -48,8 +48,8 @@ _PREFERENCE = {"special": 0, "reference": 1, "token": 2}
 def filter_keys(f: Filter) -> list[str]:
     """Keys of one subscription filter (ORed alternatives).
 
-    >>> filter_keys(Filter("Consent", "patient=Patient/1,Patient/2&status=active"))
-    ['Consent|patient=1', 'Consent|patient=2']
+    >>> filter_keys(Filter("Consent", "patient=Patient/1,2&status=active"))
+    ['Consent|patient=Patient/1', 'Consent|patient=Patient/2']
     >>> filter_keys(Filter("Observation", "date=ge2020"))
     ['Observation|*']
     """
@@ -75,11 +75,19 @@ def resource_keys(resource_type: str, id: str, rows: IndexRows) -> list[str]:
 
     >>> rows = IndexRows(token=[("status", None, "active", None)], reference=[("patient", "Patient", "1", None)])
     >>> resource_keys("Consent", "c1", rows)
-    ['Consent|*', 'Consent|_id=c1', 'Consent|patient=1', 'Consent|status=active']
+    ['Consent|*', 'Consent|_id=c1', 'Consent|patient=1', 'Consent|patient=Patient/1', 'Consent|status=active']
     """
     keys = {f"{resource_type}|{ANY}", f"{resource_type}|_id={id}"}
-    keys.update(f"{resource_type}|{p}={code}" for p, _s, code, _d in rows.token if code)
-    keys.update(f"{resource_type}|{p}={rid}" for p, _t, rid, _u in rows.reference if rid)
+    for p, system, code, _d in rows.token:
+        if code:
+            keys.add(f"{resource_type}|{p}={code}")
+            if system:
+                keys.add(f"{resource_type}|{p}={system}|{code}")
+    for p, rtype, rid, _u in rows.reference:
+        if rid:
+            keys.add(f"{resource_type}|{p}={rid}")
+            if rtype:
+                keys.add(f"{resource_type}|{p}={rtype}/{rid}")
     return sorted(keys)
 
 
@@ -128,13 +136,43 @@ def evaluate(query: SearchQuery, id: str, rows: IndexRows) -> bool | None:
     return True
 
 
-async def matches(tx: Transaction, spec_json: dict[str, Any], version: ResourceVersion, rows: IndexRows) -> bool:
-    """Does ``version`` (the new one; for a delete the last one, still current in ``tx``) match any filter?"""
-    spec = Spec.from_json(spec_json)
-    for f in spec.filters:
-        if f.resource_type != version.resource_type:
+Compiled = tuple[tuple[str, SearchQuery, tuple[frozenset[str], ...] | None], ...]
+
+
+@lru_cache(maxsize=8192)
+def compiled(filters: str) -> Compiled:
+    """A candidate's filter lines (``store.subscriptions.filters_text``) parsed once: (type, query, keys) where
+    ``keys``, when every filter of the line is a plain equality, lists per ANDed filter the resource keys that
+    satisfy it (so matching is a few set look-ups in the keys the write produced anyway)."""
+    out = []
+    for line in filters.splitlines():
+        rtype = line.partition("?")[0]
+        query = criteria_query(line)
+        per_filter = [None if isinstance(f, Has) else _filter_key(f) for f in query.filters]
+        keys = None if any(k is None for k in per_filter) else \
+            tuple(frozenset(f"{rtype}|{k}" for k in ks or ()) for ks in per_filter)
+        out.append((rtype, query, keys))
+    return tuple(out)
+
+
+def quick(filters: str, resource_type: str, written_keys: set[str]) -> bool | None:
+    """Decide from keys alone (see :func:`compiled`); None when a filter line needs :func:`matches`."""
+    undecided = False
+    for rtype, _query, keys in compiled(filters):
+        if rtype != resource_type:
             continue
-        query = criteria_query(f"{f.resource_type}?{f.query}")
+        if keys is None:
+            undecided = True
+        elif all(not k.isdisjoint(written_keys) for k in keys):
+            return True
+    return None if undecided else False
+
+
+async def matches(tx: Transaction, filters: str, version: ResourceVersion, rows: IndexRows) -> bool:
+    """Does ``version`` (the new one; for a delete the last one, still current in ``tx``) match any filter?"""
+    for rtype, query, _keys in compiled(filters):
+        if rtype != version.resource_type:
+            continue
         found = evaluate(query, version.id, rows)
         if found is None:
             restricted = replace(query, ids=(version.id,), count=1, total="none")

@@ -78,7 +78,14 @@ async def record(tx: Transaction, version: ResourceVersion, rows: IndexRows | No
     candidates = await subs.candidates(tx, keys)
     if not candidates:
         return
-    matched = [c.id for c in candidates if await matching.matches(tx, c.spec, version, rows)]
+    written = set(keys)
+    matched = []
+    for c in candidates:
+        found = matching.quick(c.filters, version.resource_type, written)
+        if found is None:
+            found = await matching.matches(tx, c.filters, version, rows)
+        if found:
+            matched.append(c.id)
     if not matched:
         return
     interaction = "delete" if version.deleted else ("create" if version.method == "POST" or version.version_id == 1

@@ -22,13 +22,14 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 from fhir_server.store.base import Transaction
 from fhir_server.store.mongo.errors import translate
 from fhir_server.store.mongo.store import DRIVER_ERRORS, MongoStore, MongoTransaction
-from fhir_server.store.subscriptions import Candidate, EventRow, SubscriptionState
+from fhir_server.store.subscriptions import Candidate, EventRow, SubscriptionState, filters_text
 
 STATES = "sub_state"
 EVENTS = "sub_event"
 PENDING = "sub_pending"
 _WRITE_ORDER = [("at", ASCENDING), ("rtype", ASCENDING), ("rid", ASCENDING), ("vid", ASCENDING)]
 _STATE_FIELDS = set(SubscriptionState.__slots__)  # type: ignore[attr-defined]
+_STATE_FIELDS.discard("match")
 _CHANGEABLE = _STATE_FIELDS - {"id", "kind", "channel", "owner", "spec", "last_number", "keys"}
 
 
@@ -84,11 +85,11 @@ class MongoSubscriptions:
 
     async def candidates(self, tx: Transaction, keys: list[str]) -> list[Candidate]:
         try:
-            docs = await self.states.find({"keys": {"$in": keys}, "status": {"$ne": "off"}}, {"spec": 1},
+            docs = await self.states.find({"keys": {"$in": keys}, "status": {"$ne": "off"}}, {"match": 1},
                                           session=_session(tx)).to_list(None)
         except DRIVER_ERRORS as e:
             raise translate(e, "matching subscriptions") from e
-        return [Candidate(d["_id"], d["spec"]) for d in docs]
+        return [Candidate(d["_id"], d.get("match", "")) for d in docs]
 
     async def append(self, tx: Transaction, subscription_ids: list[str], event: EventRow) -> None:
         docs = [{"sub": sub_id, "rtype": event.resource_type, "rid": event.id, "vid": event.version_id,
@@ -128,8 +129,9 @@ class MongoSubscriptions:
 
     async def register(self, tx: Transaction, state: SubscriptionState) -> None:
         definition = {"kind": state.kind, "channel": state.channel, "status": state.status, "owner": state.owner,
-                      "spec": state.spec, "keys": state.keys, "attempts": state.attempts,
-                      "retry_at": state.retry_at, "error": state.error, "heartbeat_at": state.heartbeat_at}
+                      "spec": state.spec, "match": filters_text(state.spec), "keys": state.keys,
+                      "attempts": state.attempts, "retry_at": state.retry_at, "error": state.error,
+                      "heartbeat_at": state.heartbeat_at}
         fresh = {"last_number": 0, "delivered": 0, "last_sent": 0.0, "lease_owner": None, "lease_until": 0.0,
                  "ws_token": None, "ws_token_expires": 0.0}
         try:

@@ -1,9 +1,12 @@
 """Subscription state, matching keys and the event outbox in SQLite (see :mod:`fhir_server.store.subscriptions`).
 
 Events are appended on the writer connection inside the write's own ``BEGIN IMMEDIATE`` transaction, so a
-committed write always has its events. Numbers come from ``sub_state.last_number`` (``UPDATE … RETURNING``);
-``PRIMARY KEY (sub_id, number)`` makes a duplicate number impossible. Leases are small write transactions of
-their own through the store's writer lock; nothing is held across an HTTP request.
+committed write always has its events. Ingest must not slow down much with many subscriptions, so a write costs
+a fixed handful of statements whatever the number of subscriptions it matches: one ``outbox_event`` row for the
+version, then per matched subscription a narrow ``subscription_event`` row (integer subscription key, number,
+event row) numbered from ``subscription_counter`` (``PRIMARY KEY (sid, number)`` makes a duplicate number
+impossible). Matching reads ``subscription_key`` only (a subscription that is ``off`` has no keys). Leases are
+small write transactions of their own through the store's writer lock; nothing is held across an HTTP request.
 """
 
 from __future__ import annotations
@@ -14,20 +17,20 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from fhir_server.store.base import Transaction
-from fhir_server.store.subscriptions import Candidate, EventRow, SubscriptionState
+from fhir_server.store.subscriptions import Candidate, EventRow, SubscriptionState, filters_text
 
 if TYPE_CHECKING:
     from fhir_server.store.sqlite.store import SQLiteStore
 
 DDL = """
-CREATE TABLE IF NOT EXISTS sub_state (
-    id               TEXT PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS subscription_state (
+    sid              INTEGER PRIMARY KEY,
+    id               TEXT NOT NULL UNIQUE,
     kind             TEXT NOT NULL,
     channel          TEXT NOT NULL,
     status           TEXT NOT NULL,
     owner            TEXT NOT NULL,
     spec             TEXT NOT NULL,
-    last_number      INTEGER NOT NULL DEFAULT 0,
     delivered        INTEGER NOT NULL DEFAULT 0,
     attempts         INTEGER NOT NULL DEFAULT 0,
     retry_at         REAL NOT NULL DEFAULT 0,
@@ -39,34 +42,45 @@ CREATE TABLE IF NOT EXISTS sub_state (
     ws_token         TEXT,
     ws_token_expires REAL NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS sub_state_token ON sub_state (ws_token);
-CREATE TABLE IF NOT EXISTS sub_key (
-    key    TEXT NOT NULL,
-    sub_id TEXT NOT NULL,
-    PRIMARY KEY (key, sub_id)
+CREATE INDEX IF NOT EXISTS subscription_state_token ON subscription_state (ws_token);
+CREATE TABLE IF NOT EXISTS subscription_counter (
+    sid         INTEGER PRIMARY KEY,
+    last_number INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS subscription_key (
+    key     TEXT NOT NULL,
+    sid     INTEGER NOT NULL,
+    filters TEXT NOT NULL,
+    PRIMARY KEY (key, sid)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sub_key_sub ON sub_key (sub_id);
-CREATE TABLE IF NOT EXISTS sub_event (
-    sub_id      TEXT NOT NULL,
-    number      INTEGER NOT NULL,
+CREATE INDEX IF NOT EXISTS subscription_key_sid ON subscription_key (sid);
+CREATE TABLE IF NOT EXISTS outbox_event (
+    eid         INTEGER PRIMARY KEY,
     rtype       TEXT NOT NULL,
     id          TEXT NOT NULL,
     vid         INTEGER NOT NULL,
     interaction TEXT NOT NULL,
-    at          TEXT NOT NULL,
-    PRIMARY KEY (sub_id, number)
+    at          TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS subscription_event (
+    sid    INTEGER NOT NULL,
+    number INTEGER NOT NULL,
+    eid    INTEGER NOT NULL,
+    PRIMARY KEY (sid, number)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS subscription_event_eid ON subscription_event (eid);
 """
 
 _STATE_COLUMNS = ("id", "kind", "channel", "status", "owner", "spec", "last_number", "delivered", "attempts",
                   "retry_at", "error", "heartbeat_at", "last_sent", "lease_owner", "lease_until", "ws_token",
                   "ws_token_expires")
-_SELECT = ", ".join(_STATE_COLUMNS)
+_SELECT = ", ".join(f"c.{c}" if c == "last_number" else f"s.{c}" for c in _STATE_COLUMNS)
+_FROM = "subscription_state s JOIN subscription_counter c ON c.sid = s.sid"
 _CHANGEABLE = frozenset(_STATE_COLUMNS) - {"id", "kind", "channel", "owner", "spec", "last_number"}
-_DUE = ("status != 'off' AND lease_until < :now AND retry_at <= :now AND ("
-        " (status = 'active' AND last_number > delivered)"
-        " OR (status = 'requested' AND kind = 'topic' AND channel = 'rest-hook')"
-        " OR (heartbeat_at IS NOT NULL AND heartbeat_at <= :now))")
+_DUE = ("s.status != 'off' AND s.lease_until < :now AND s.retry_at <= :now AND ("
+        " (s.status = 'active' AND c.last_number > s.delivered)"
+        " OR (s.status = 'requested' AND s.kind = 'topic' AND s.channel = 'rest-hook')"
+        " OR (s.heartbeat_at IS NOT NULL AND s.heartbeat_at <= :now))")
 
 
 def _state(row: sqlite3.Row | tuple[Any, ...]) -> SubscriptionState:
@@ -81,9 +95,14 @@ def _conn(tx: Transaction) -> sqlite3.Connection:
     return tx.connection  # type: ignore[attr-defined,no-any-return]
 
 
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
 class SQLiteSubscriptions:
     """The tables are created with the store's own (``SQLiteStore.open``), so a write on any SQLite store can
-    look for subscriptions; operations inside a write use only the transaction's connection."""
+    look for subscriptions; operations inside a write use only the transaction's connection. Inside a write,
+    :class:`~fhir_server.store.subscriptions.Candidate` ids are the integer keys (as text)."""
 
     def __init__(self, store: SQLiteStore) -> None:
         self.store = store
@@ -92,51 +111,48 @@ class SQLiteSubscriptions:
         """Nothing to do: ``DDL`` runs when the store opens."""
 
     async def candidates(self, tx: Transaction, keys: list[str]) -> list[Candidate]:
-        conn = _conn(tx)
-        found: dict[str, Candidate] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            rows = conn.execute(
-                "SELECT s.id, s.spec FROM sub_key k JOIN sub_state s ON s.id = k.sub_id"
-                f" WHERE k.key IN ({','.join('?' * len(chunk))}) AND s.status != 'off'", chunk).fetchall()
-            for id_, spec in rows:
-                if id_ not in found:
-                    found[id_] = Candidate(id_, orjson.loads(spec))
-        return list(found.values())
+        rows = _conn(tx).execute(f"SELECT sid, filters FROM subscription_key WHERE key IN ({_marks(len(keys))})",
+                                 keys).fetchall()
+        return [Candidate(str(sid), filters) for sid, filters in dict(rows).items()]
 
     async def append(self, tx: Transaction, subscription_ids: list[str], event: EventRow) -> None:
         conn = _conn(tx)
-        for sub_id in subscription_ids:
-            row = conn.execute("UPDATE sub_state SET last_number = last_number + 1 WHERE id = ?"
-                               " RETURNING last_number", (sub_id,)).fetchone()
-            if row is None:
-                continue
-            conn.execute("INSERT INTO sub_event (sub_id, number, rtype, id, vid, interaction, at)"
-                         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (sub_id, row[0], event.resource_type, event.id, event.version_id, event.interaction,
-                          event.at))
+        eid = conn.execute("INSERT INTO outbox_event (rtype, id, vid, interaction, at) VALUES (?, ?, ?, ?, ?)",
+                           (event.resource_type, event.id, event.version_id, event.interaction, event.at)).lastrowid
+        sids = [int(i) for i in subscription_ids]
+        marks = _marks(len(sids))
+        conn.execute("INSERT INTO subscription_event (sid, number, eid)"
+                     f" SELECT sid, last_number + 1, ? FROM subscription_counter WHERE sid IN ({marks})",
+                     (eid, *sids))
+        conn.execute(f"UPDATE subscription_counter SET last_number = last_number + 1 WHERE sid IN ({marks})", sids)
 
     async def register(self, tx: Transaction, state: SubscriptionState) -> None:
         conn = _conn(tx)
-        conn.execute(
-            "INSERT INTO sub_state (id, kind, channel, status, owner, spec, attempts, retry_at, error,"
+        sid = conn.execute(
+            "INSERT INTO subscription_state (id, kind, channel, status, owner, spec, attempts, retry_at, error,"
             " heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
             " kind = excluded.kind, channel = excluded.channel, status = excluded.status, owner = excluded.owner,"
             " spec = excluded.spec, attempts = excluded.attempts, retry_at = excluded.retry_at,"
-            " error = excluded.error, heartbeat_at = excluded.heartbeat_at",
+            " error = excluded.error, heartbeat_at = excluded.heartbeat_at RETURNING sid",
             (state.id, state.kind, state.channel, state.status, orjson.dumps(state.owner).decode(),
-             orjson.dumps(state.spec).decode(), state.attempts, state.retry_at, state.error, state.heartbeat_at))
-        conn.execute("DELETE FROM sub_key WHERE sub_id = ?", (state.id,))
-        conn.executemany("INSERT OR IGNORE INTO sub_key (key, sub_id) VALUES (?, ?)",
-                         [(k, state.id) for k in state.keys])
+             orjson.dumps(state.spec).decode(), state.attempts, state.retry_at, state.error, state.heartbeat_at),
+        ).fetchone()[0]
+        conn.execute("INSERT OR IGNORE INTO subscription_counter (sid) VALUES (?)", (sid,))
+        conn.execute("DELETE FROM subscription_key WHERE sid = ?", (sid,))
+        filters = filters_text(state.spec)
+        conn.executemany("INSERT OR IGNORE INTO subscription_key (key, sid, filters) VALUES (?, ?, ?)",
+                         [(k, sid, filters) for k in state.keys])
 
     async def unregister(self, tx: Transaction, id: str) -> None:
         conn = _conn(tx)
-        for table, column in (("sub_key", "sub_id"), ("sub_event", "sub_id"), ("sub_state", "id")):
-            conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (id,))
+        row = conn.execute("SELECT sid FROM subscription_state WHERE id = ?", (id,)).fetchone()
+        if row is None:
+            return
+        for table in ("subscription_key", "subscription_event", "subscription_counter", "subscription_state"):
+            conn.execute(f"DELETE FROM {table} WHERE sid = ?", row)
 
     async def get(self, id: str) -> SubscriptionState | None:
-        row = self.store.reader.execute(f"SELECT {_SELECT} FROM sub_state WHERE id = ?", (id,)).fetchone()
+        row = self.store.reader.execute(f"SELECT {_SELECT} FROM {_FROM} WHERE s.id = ?", (id,)).fetchone()
         return None if row is None else _state(row)
 
     async def claim(self, worker: str, now: float, lease_seconds: float, limit: int, exclude: list[str],
@@ -144,25 +160,30 @@ class SQLiteSubscriptions:
         where = _DUE
         args: dict[str, Any] = {"now": now}
         if exclude:
-            where += f" AND id NOT IN ({','.join(f':x{i}' for i in range(len(exclude)))})"
+            where += f" AND s.id NOT IN ({','.join(f':x{i}' for i in range(len(exclude)))})"
             args.update({f"x{i}": v for i, v in enumerate(exclude)})
         ws = ",".join(f":w{i}" for i in range(len(websocket_ids))) or "NULL"
-        where += f" AND (channel != 'websocket' OR id IN ({ws}))"
+        where += f" AND (s.channel != 'websocket' OR s.id IN ({ws}))"
         args.update({f"w{i}": v for i, v in enumerate(websocket_ids)})
         # a cheap look on the reader first: most polls find nothing and need no write transaction
-        if self.store.reader.execute(f"SELECT 1 FROM sub_state WHERE {where} LIMIT 1", args).fetchone() is None:
+        if self.store.reader.execute(f"SELECT 1 FROM {_FROM} WHERE {where} LIMIT 1", args).fetchone() is None:
             return []
         async with self.store.transaction() as tx:
-            rows = tx.connection.execute(
-                f"UPDATE sub_state SET lease_owner = :worker, lease_until = :until WHERE id IN"
-                f" (SELECT id FROM sub_state WHERE {where} LIMIT :limit) RETURNING {_SELECT}",
-                {**args, "worker": worker, "until": now + lease_seconds, "limit": limit}).fetchall()
+            conn = tx.connection
+            sids = [r[0] for r in conn.execute(f"SELECT s.sid FROM {_FROM} WHERE {where} LIMIT :limit",
+                                               {**args, "limit": limit}).fetchall()]
+            if not sids:
+                return []
+            conn.execute(f"UPDATE subscription_state SET lease_owner = ?, lease_until = ? WHERE sid IN"
+                         f" ({_marks(len(sids))})", (worker, now + lease_seconds, *sids))
+            rows = conn.execute(f"SELECT {_SELECT} FROM {_FROM} WHERE s.sid IN ({_marks(len(sids))})",
+                                sids).fetchall()
         return [_state(r) for r in rows]
 
     async def renew(self, id: str, worker: str, until: float) -> bool:
         async with self.store.transaction() as tx:
-            cur = tx.connection.execute("UPDATE sub_state SET lease_until = ? WHERE id = ? AND lease_owner = ?",
-                                        (until, id, worker))
+            cur = tx.connection.execute(
+                "UPDATE subscription_state SET lease_until = ? WHERE id = ? AND lease_owner = ?", (until, id, worker))
         return cur.rowcount == 1
 
     async def finish(self, id: str, worker: str, changes: dict[str, Any]) -> bool:
@@ -172,27 +193,35 @@ class SQLiteSubscriptions:
         sets = [f"{k} = :{k}" for k in changes] + ["lease_owner = NULL", "lease_until = 0"]
         async with self.store.transaction() as tx:
             cur = tx.connection.execute(
-                f"UPDATE sub_state SET {', '.join(sets)} WHERE id = :id AND lease_owner = :worker",
+                f"UPDATE subscription_state SET {', '.join(sets)} WHERE id = :id AND lease_owner = :worker",
                 {**changes, "id": id, "worker": worker})
         return cur.rowcount == 1
 
     async def events(self, id: str, first: int, last: int, limit: int) -> list[EventRow]:
         rows = self.store.reader.execute(
-            "SELECT sub_id, number, rtype, id, vid, interaction, at FROM sub_event"
-            " WHERE sub_id = ? AND number >= ? AND number <= ? ORDER BY number LIMIT ?",
+            "SELECT s.id, e.number, o.rtype, o.id, o.vid, o.interaction, o.at FROM subscription_state s"
+            " JOIN subscription_event e ON e.sid = s.sid JOIN outbox_event o ON o.eid = e.eid"
+            " WHERE s.id = ? AND e.number >= ? AND e.number <= ? ORDER BY e.number LIMIT ?",
             (id, first, last, limit)).fetchall()
         return [EventRow(*r) for r in rows]
 
     async def prune(self, id: str, below: int, before: str) -> None:
         async with self.store.transaction() as tx:
-            tx.connection.execute("DELETE FROM sub_event WHERE sub_id = ? AND number < ? AND at < ?",
-                                  (id, below, before))
+            conn = tx.connection
+            conn.execute(
+                "DELETE FROM subscription_event WHERE sid = (SELECT sid FROM subscription_state WHERE id = ?)"
+                " AND number < ? AND (SELECT at FROM outbox_event o WHERE o.eid = subscription_event.eid) < ?",
+                (id, below, before))
+            # event rows no subscription refers to any more (eids only grow: everything below the smallest)
+            conn.execute("DELETE FROM outbox_event WHERE eid < coalesce((SELECT min(eid) FROM subscription_event),"
+                         " (SELECT max(eid) + 1 FROM outbox_event))")
 
     async def set_token(self, ids: list[str], token: str, expires: float) -> None:
         async with self.store.transaction() as tx:
-            tx.connection.executemany("UPDATE sub_state SET ws_token = ?, ws_token_expires = ? WHERE id = ?",
-                                      [(token, expires, i) for i in ids])
+            tx.connection.executemany(
+                "UPDATE subscription_state SET ws_token = ?, ws_token_expires = ? WHERE id = ?",
+                [(token, expires, i) for i in ids])
 
     async def by_token(self, token: str) -> list[SubscriptionState]:
-        rows = self.store.reader.execute(f"SELECT {_SELECT} FROM sub_state WHERE ws_token = ?", (token,)).fetchall()
+        rows = self.store.reader.execute(f"SELECT {_SELECT} FROM {_FROM} WHERE s.ws_token = ?", (token,)).fetchall()
         return [_state(r) for r in rows]
