@@ -17,6 +17,7 @@ from benchmarks import (
     rest,
     search,
     stored_refs,
+    subscriptions,
     validate,
 )
 from benchmarks.server import running_server
@@ -26,7 +27,7 @@ from benchmarks.stats import Row, print_table
 WORKLOADS: dict[str, Callable[[str], list[Row]]] = {
     "rest": rest.run, "ingest": ingest.run, "search": search.run, "decide": decide.run, "validate": validate.run,
     "auth": auth.run, "labels": labels.run, "export": export.run, "confidential": confidential.run,
-    "gate": gate.run, "stored_refs": stored_refs.run,
+    "gate": gate.run, "stored_refs": stored_refs.run, "subscriptions": subscriptions.run,
     "invariants": invariants.run,
 }
 

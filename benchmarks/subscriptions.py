@@ -47,7 +47,7 @@ class Receiver:
         self.count = 0
         self.port = free_port()
         self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
-                                                     log_level="warning", lifespan="off"))
+                                                     log_level="warning", lifespan="off", interface="asgi3"))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     @property

@@ -15,15 +15,18 @@ from fhir_server.consent.gate import Gate
 from fhir_server.fhir import jsonio
 from fhir_server.fhir.outcome import FHIRError
 from fhir_server.repository import resources as repo
-from fhir_server.security.caller import Caller
+from fhir_server.security.caller import ADMINISTRATOR, Caller
 from fhir_server.settings import Settings
 from fhir_server.store.base import Store, Transaction
+from fhir_server.store.security import security_store
 from fhir_server.store.subscriptions import EventRow, SubscriptionState, subscription_store
 from fhir_server.subscriptions import endpoint, outbox, parse
 from fhir_server.subscriptions.channels import RestHook, WebSocketHub
 from fhir_server.subscriptions.model import Spec
 from fhir_server.subscriptions.notify import Delivered
 from fhir_server.subscriptions.worker import DeliveryWorker
+
+CLIENT_RECHECK_SECONDS = 1.0
 
 
 def owner_json(caller: Caller) -> dict[str, Any]:
@@ -44,6 +47,7 @@ class SubscriptionService:
         self.rest = RestHook(settings.subscription_allow_http, settings.subscription_allow_private)
         self.worker = DeliveryWorker(self)
         self.default_base = settings.base_url or "http://localhost:8000/fhir"
+        self._active: dict[str, tuple[bool, float]] = {}
 
     async def start(self) -> None:
         await self.subs.open()
@@ -83,9 +87,20 @@ class SubscriptionService:
 
     # --- delivery helpers ---------------------------------------------------------------------------------
 
-    def owner(self, s: SubscriptionState) -> Caller | None:
-        """The stored caller the subscription acts as (None: its client can no longer act)."""
-        return owner_caller(s.owner)
+    async def owner(self, s: SubscriptionState) -> Caller | None:
+        """The stored caller the subscription acts as; None when its client is registered and disabled (read
+        from the client registry at most every :data:`CLIENT_RECHECK_SECONDS`). A client the registry does not
+        know (the local administrator of ``FHIR_AUTH=off``) acts as stored."""
+        caller = owner_caller(s.owner)
+        if caller.client_id == ADMINISTRATOR.client_id:
+            return caller
+        now = time.monotonic()
+        cached = self._active.get(caller.client_id)
+        if cached is None or now - cached[1] > CLIENT_RECHECK_SECONDS:
+            doc = await security_store(self.store).get_client(caller.client_id)
+            cached = (doc is None or bool(doc.get("active", True)), now)
+            self._active[caller.client_id] = cached
+        return caller if cached[0] else None
 
     async def disclose(self, owner: Caller, events: list[EventRow]) -> list[Delivered]:
         """The events ``owner`` may see now, with the disclosed copy of each resource (None for deletes)."""

@@ -199,9 +199,9 @@ class DeliveryWorker:
 
     async def _deliver_events(self, s: SubscriptionState, spec: Spec) -> dict[str, Any]:
         delivered = s.delivered
-        owner = self.service.owner(s)
+        owner = await self.service.owner(s)
         if owner is None:  # the owner's client is disabled: nothing goes out, nothing is lost
-            return {"retry_at": time.time() + 30}
+            return {"retry_at": time.time() + 2}
         group = spec.max_count if s.kind == "topic" else 1
         failures = s.attempts  # of the first undelivered event; 0 once it went out
         for _ in range(BATCHES_PER_CLAIM):

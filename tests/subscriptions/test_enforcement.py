@@ -111,3 +111,29 @@ async def test_another_client_cannot_see_or_change_a_subscription(client: httpx.
     assert (await client.get(f"/fhir/Subscription/{sub['id']}/$events", headers=other)).status_code == 404
     assert (await client.put(f"/fhir/Subscription/{sub['id']}", headers=other, json=sub)).status_code == 404
     assert (await client.get(f"/fhir/Subscription/{sub['id']}/$status", headers=owner)).status_code == 200
+
+
+async def test_a_disabled_client_gets_nothing_until_enabled_again(client: httpx.AsyncClient, hook: Receiver) -> None:
+    from fhir_server.security.clients import Client
+    from fhir_server.store.security import security_store
+
+    w = await build(client, "hiv")
+    h = partner(w.orgs["PLAN"], client="client-disabled")
+    app = client._transport.app.app  # type: ignore[attr-defined]
+    registry = security_store(app.state.server.store)
+    await registry.add_client(Client("client-disabled", {"keys": []}, w.orgs["PLAN"], ("system/*.rs",),
+                                     ("TREAT",)).to_json())
+    sub = (await client.post("/fhir/Subscription", headers=h, json=topic(
+        PATIENT_DATA_CHANGE, hook.url, filters=[f"Observation?patient={w.patient}"]))).json()
+    await _active(client, sub["id"], h)
+    await registry.set_client_active("client-disabled", False)
+    await asyncio.sleep(1.1)  # past the service's recheck interval
+    await w.post(observation(w.patient, "1111-1"))
+    await asyncio.sleep(0.6)
+    assert hook.notifications() == []
+    await registry.set_client_active("client-disabled", True)
+    deadline = asyncio.get_running_loop().time() + 40
+    while not hook.notifications():
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.2)
+    assert status_of(hook.notifications()[0])["events"][0]["event-number"] == "1"
