@@ -77,8 +77,9 @@ async def patient_everything(request: Request, rtype: str, id: str) -> Response:
     bundle = searchset_bundle(versions, [], base, self_link, next_link, total)
     if not caller.is_administrator:
         label_bundle(bundle, [v.body for v in versions if v.body is not None])
-    disclosure.record(srv.audit, srv.gate, caller, "operation", str(request.url.path) +
-                      (f"?{request.url.query}" if request.url.query else ""), versions)
+    disclosure.record(srv.audit, srv.gate, caller, "operation", f"{request.method} {request.url.path}" +
+                      (f"?{request.url.query}" if request.url.query else ""), versions,
+                      base_url=context.base_url(request))
     return json_response(bundle, 200, None, neg)
 
 

@@ -66,8 +66,9 @@ async def _history(request: Request, rtype: str | None, id: str | None, path: st
     if not caller.is_administrator:
         label_bundle(bundle, [v.body for v in page.versions if v.body is not None])
     interaction = "history-instance" if id else "history-type" if rtype else "history-system"
-    disclosure.record(srv.audit, srv.gate, caller, interaction, str(request.url.path) +
-                      (f"?{request.url.query}" if request.url.query else ""), page.versions)
+    disclosure.record(srv.audit, srv.gate, caller, interaction, f"GET {request.url.path}" +
+                      (f"?{request.url.query}" if request.url.query else ""), page.versions,
+                      base_url=context.base_url(request))
     return json_response(bundle, 200, None, neg)
 
 

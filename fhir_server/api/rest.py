@@ -60,7 +60,8 @@ async def read(request: Request, rtype: str, id: str) -> Response:
     headers = version_headers(version)
     if _not_modified(request, version.version_id, version.last_updated):
         return Response(status_code=304, headers=headers)
-    disclosure.record(srv.audit, srv.gate, caller, "read", request.url.path, [version])
+    disclosure.record(srv.audit, srv.gate, caller, "read", f"GET {request.url.path}", [version],
+                      base_url=context.base_url(request))
     return _serve(request, neg, srv.gate.disclosed(caller, version), headers)
 
 
@@ -80,7 +81,8 @@ async def vread(request: Request, rtype: str, id: str, vid: str) -> Response:
     headers = version_headers(version)
     if version.deleted:
         raise Gone(f"version {vid} of {rtype}/{id} is a deletion")
-    disclosure.record(srv.audit, srv.gate, caller, "vread", request.url.path, [version])
+    disclosure.record(srv.audit, srv.gate, caller, "vread", f"GET {request.url.path}", [version],
+                      base_url=context.base_url(request))
     return _serve(request, neg, srv.gate.disclosed(caller, version), headers)
 
 

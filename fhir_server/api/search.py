@@ -42,7 +42,8 @@ async def _run(request: Request, rtype: str | None, query: str) -> Response:
     bundle = await search_bundle(srv.store, rtype, query, context.base_url(request), srv.settings, neg.strict,
                                  gate=srv.gate, caller=caller, returned=returned)
     disclosure.record(srv.audit, srv.gate, caller, "search-type" if rtype else "search-system",
-                      f"{request.url.path}?{query}", returned)
+                      f"{request.method} {request.url.path}?{query}", returned,
+                      base_url=context.base_url(request))
     return json_response(bundle, 200, None, neg)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_server.consent.disclosure import OBSERVER
+from fhir_server.consent.disclosure import DETAIL_BASIS, DETAIL_CATEGORY, is_disclosure
 from fhir_server.fhir import jsonio
 from fhir_server.fhir.search.api import parse_search
 from fhir_server.store.base import Store
@@ -40,7 +40,7 @@ async def events_about(store: Store, patient_id: str) -> list[dict[str, Any]]:
         if not page.next_cursor:
             break
         query = query.with_cursor(page.next_cursor)
-    return sorted((e for e in out if (e.get("source") or {}).get("observer", {}).get("display") == OBSERVER),
+    return sorted((e for e in out if is_disclosure(e)),
                   key=lambda e: str(e.get("recorded", "")))
 
 
@@ -56,22 +56,23 @@ def lines(patient_id: str, events: list[dict[str, Any]], names: dict[str, str]) 
         client = org = purpose = "?"
         for agent in e.get("agent") or []:
             who = agent.get("who") or {}
-            if agent.get("requestor"):
+            if agent.get("requestor") and (who.get("identifier") or {}).get("value"):
                 client = str((who.get("identifier") or {}).get("value", "?"))
                 purpose = ", ".join(c.get("code", "?") for p in agent.get("purposeOfUse") or []
                                     for c in p.get("coding") or []) or "no stated purpose"
-            elif who.get("reference"):
+            elif str(who.get("reference", "")).startswith("Organization/"):
                 org = str(who["reference"])
         query = next((x.get("description", "") for x in e.get("entity") or [] if "query" in x), "")
+        told = e.get("outcomeDesc", "")
         mine: dict[str, Any] = next((x for x in e.get("entity") or []
                      if (x.get("what") or {}).get("reference") == f"Patient/{patient_id}"), {})
         details = mine.get("detail") or []
-        categories = [d["valueString"].replace("-", " ") for d in details if d.get("type") == "category"]
-        bases = [_basis(d["valueString"]) for d in details if d.get("type") == "basis"]
+        categories = [d["valueString"].replace("-", " ") for d in details if d.get("type") == DETAIL_CATEGORY]
+        bases = [_basis(d["valueString"]) for d in details if d.get("type") == DETAIL_BASIS]
         who = f"{names.get(org, org)} ({org}, client {client})" if org != "?" else f"client {client}"
         interaction = ", ".join(s.get("code", "") for s in e.get("subtype") or [])
         out.append(f"{e.get('recorded')}  {who} received {', '.join(categories) or 'information'} for {purpose} "
-                   f"({interaction} {query}) — {mine.get('description', '')}; basis: {'; '.join(bases) or 'n/a'}")
+                   f"({interaction} {query}) — {mine.get('description', told)}; basis: {'; '.join(bases) or 'n/a'}")
     return out
 
 

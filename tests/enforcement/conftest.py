@@ -1,7 +1,7 @@
-"""Enforcement tests: a real app with the ASCMI content, callers set per request.
+"""Enforcement tests: a real app with ``FHIR_AUTH=smart``, the ASCMI content, real keys and real tokens.
 
-Until the authentication edge lands, a test-only ASGI wrapper sets ``request.state.caller`` from the
-``X-Test-Caller`` header (``<organization>|<purpose>|<client_id>``; absent: the administrator).
+The ``client`` fixture carries an administrator's bearer token by default (the administrator files forms and
+clinical data); Care Partners get their own registered clients and tokens (:func:`partner_headers`).
 """
 
 from __future__ import annotations
@@ -14,15 +14,51 @@ import httpx
 import pytest
 
 from fhir_server.app import create_app
-from fhir_server.security.caller import Caller
 from fhir_server.settings import Settings
 from tests.conftest import STORE, make_store
+from tests.security.conftest import PURPOSES, Key, claims, form
+
+KEY = Key.make("ES384")  # one key for every test client (key generation is the slow part)
+
+
+async def token(client: httpx.AsyncClient, *, organization: str | None = None, purpose: str = "TREAT",
+                scope: str = "system/*.cruds") -> tuple[str, str]:
+    """Register a client (a Care Partner acting for ``organization``, or an administrator) and get a token
+    through the real token endpoint; ``(client_id, access token)``."""
+    from fhir_server.security.clients import new_client
+
+    security = client.app.state.security  # type: ignore[attr-defined]
+    registered = new_client(KEY.jwks(), organization=organization, scope_list=(scope,) if organization else (),
+                            purposes=(purpose,) if organization else (), known_purposes=PURPOSES)
+    await security.add_client(registered)
+    extra: dict[str, Any] = {}
+    if organization:
+        extra["extensions"] = {"hl7-b2b": {"version": "1", "purpose_of_use": [purpose]}}
+    assertion = KEY.sign(claims(registered.client_id, **extra))
+    r = await client.post("/fhir/auth/token", data=form(assertion, scope))
+    assert r.status_code == 200, r.text
+    return registered.client_id, str(r.json()["access_token"])
+
+
+async def partner_headers(client: httpx.AsyncClient, organization: str, purpose: str = "TREAT",
+                          name: str | None = None) -> tuple[str, dict[str, str]]:
+    """``(client_id, headers)`` of a new Care Partner client acting for ``organization``: a registered client and
+    a real token when the app runs with authentication (this suite); the ``X-Test-Caller`` stand-in otherwise
+    (suites of other rooms that run with ``FHIR_AUTH=off`` behind :class:`TestCallers`)."""
+    app = getattr(client, "app", None)
+    if app is not None and app.state.server.settings.auth != "off":
+        client_id, access = await token(client, organization=organization, purpose=purpose)
+        return client_id, {"Authorization": f"Bearer {access}"}
+    client_id = name or f"client-{organization.split('/')[-1]}"
+    return client_id, as_partner(organization, purpose, client_id)
+
 
 HEADER = b"x-test-caller"
 
 
 class TestCallers:
-    """ASGI wrapper: the caller named by the test header (the authentication edge's job in production)."""
+    """Test-only ASGI stand-in for the authentication edge, for suites running with ``FHIR_AUTH=off``:
+    ``X-Test-Caller: <organization>|<purpose>|<client_id>`` sets ``request.state.caller``."""
 
     __test__ = False
 
@@ -33,19 +69,21 @@ class TestCallers:
         if scope["type"] == "http":
             raw = dict(scope.get("headers") or []).get(HEADER)
             if raw:
-                org, purpose, client = raw.decode().split("|")
-                scope.setdefault("state", {})["caller"] = Caller(client, org, {"*": "cruds"}, purpose or None)
+                from fhir_server.security.caller import Caller
+
+                org, purpose, client_id = raw.decode().split("|")
+                scope.setdefault("state", {})["caller"] = Caller(client_id, org, {"*": "cruds"}, purpose or None)
         await self.app(scope, receive, send)
 
 
 def as_partner(organization: str, purpose: str = "TREAT", client: str | None = None) -> dict[str, str]:
-    """Headers of a request made by a Care Partner client acting for ``organization``."""
+    """``X-Test-Caller`` headers (with :class:`TestCallers`)."""
     return {"x-test-caller": f"{organization}|{purpose}|{client or 'client-' + organization.split('/')[-1]}"}
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, auth="off", load_conformance=True)
+    return Settings(data_dir=tmp_path, auth="smart", load_conformance=True)
 
 
 @pytest.fixture
@@ -54,7 +92,8 @@ async def client(settings: Settings, tmp_path: Path, request: pytest.FixtureRequ
     store = make_store(STORE, tmp_path, request)
     app = create_app(settings, store)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=TestCallers(app))
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
             c.app = app  # type: ignore[attr-defined]
+            _, access = await token(c)
+            c.headers["Authorization"] = f"Bearer {access}"
             yield c

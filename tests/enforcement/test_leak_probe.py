@@ -120,7 +120,7 @@ class Probe:
                     entry_ids(r.json()) == [i for i in w.shown(self.key) if i.startswith("DiagnosticReport")])
         for url in ("/fhir/Observation/_history", "/fhir/_history", "/fhir/Condition/_history?_count=1"):
             await self.walk(url) if "_count" in url else await self.get(url)
-        r = await self.get(f"/fhir/{w.patient}/$everything")
+        r = await self.get(f"/fhir/{w.patient}/$everything?_count=1000")  # its own AuditEvents are in it too
         if r.status_code == 200:
             got = set(entry_ids(r.json()))
             self.expect("$everything shows what may be seen", set(w.shown(self.key)) <= got)

@@ -25,7 +25,7 @@ import httpx
 
 from fhir_server.consent.tables import load_tables
 from tests.decision_http.world import ALL_CATEGORIES, PARTNERS, PEOPLE, cin, register
-from tests.enforcement.conftest import as_partner
+from tests.enforcement.conftest import partner_headers
 
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 LOINC = "http://loinc.org"
@@ -66,12 +66,11 @@ class World:
     orgs: dict[str, str] = field(default_factory=dict)
     consent: str = ""
     ids: dict[str, str] = field(default_factory=dict)  # name → Type/id of the clinical data
+    clients: dict[str, str] = field(default_factory=dict)  # caller key → client_id
+    tokens: dict[str, dict[str, str]] = field(default_factory=dict)  # caller key → Authorization header
 
-    def headers(self, key: str, purpose: str = "TREAT") -> dict[str, str]:
-        org = {"MEMBER": "PLAN", "OUTSIDER": "OUTSIDER", "EXCLUDED": "PART2", "REVOKED": "PLAN"}[key]
-        # REVOKED is another client of MEMBER's Organization: the AuditEvents of MEMBER's own earlier requests
-        # (which name what it was shown then) are MEMBER's to read, not REVOKED's.
-        return as_partner(self.orgs[org], purpose, client=f"client-{key}" if key == "REVOKED" else None)
+    def headers(self, key: str) -> dict[str, str]:
+        return self.tokens[key]
 
     def withheld(self, key: str) -> list[str]:
         """Resources caller ``key`` must never learn of."""
@@ -117,6 +116,11 @@ async def build(client: httpx.AsyncClient, category: str, person_key: str = "A")
             "identifier": f"{PARTNERS[key]['identifiers'][0]['system']}|{PARTNERS[key]['identifiers'][0]['value']}"
         })).json()
         world.orgs[key] = f"Organization/{org['entry'][0]['resource']['id']}"
+    # Care Partner clients with real tokens (purpose TREAT). REVOKED is another client of MEMBER's Organization:
+    # the AuditEvents of MEMBER's own earlier requests (which name what it was shown then) are not REVOKED's.
+    for key, org in (("MEMBER", "PLAN"), ("OUTSIDER", "OUTSIDER"), ("EXCLUDED", "PART2"), ("REVOKED", "PLAN")):
+        world.clients[key], world.tokens[key] = await partner_headers(
+            client, world.orgs[org], name=f"client-{key.lower()}" if key == "REVOKED" else None)
     secret = [*labels_of(category), {"system": CONFIDENTIALITY, "code": "R"}]
     ids = world.ids
     ids["doctor"] = await world.post({"resourceType": "Practitioner", "name": [{"family": "Visible"}]})
