@@ -101,14 +101,16 @@ def disclosure_event(caller: Caller, *, interaction: str, query: str, people: di
 
 
 def record(audit: WriteBehind | None, gate: Gate, caller: Caller, interaction: str, query: str,
-           versions: Sequence[ResourceVersion], base_url: str) -> None:
-    """Queue the disclosure AuditEvent of a response, when it returned patient data to a client."""
+           versions: Sequence[ResourceVersion], base_url: str | None = None) -> None:
+    """Queue the disclosure AuditEvent of a response, when it returned patient data to a client (``base_url``:
+    the FHIR base the client called, named in the event's source; default the configured public base)."""
     if audit is None or caller == ADMINISTRATOR:
         return
     people = _collect(gate, caller, versions)
     if people:
         audit.submit(disclosure_event(caller, interaction=interaction, query=query, people=people,
-                                      base_url=base_url, canonical_base=gate.settings.canonical_base))
+                                      base_url=base_url or gate.settings.base_url or "",
+                                      canonical_base=gate.settings.canonical_base))
 
 
 def is_disclosure(event: dict[str, Any]) -> bool:
