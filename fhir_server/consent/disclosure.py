@@ -18,7 +18,7 @@ from typing import Any
 
 from fhir_server.consent.compartment import compartment_params, patients_of
 from fhir_server.consent.gate import Gate
-from fhir_server.consent.model import Coding
+from fhir_server.consent.model import DEFAULT_CANONICAL_BASE, Coding
 from fhir_server.consent.tables import load_tables
 from fhir_server.fhir import jsonio
 from fhir_server.repository.writebehind import WriteBehind
@@ -80,8 +80,8 @@ _BALP_INTERACTION = {"search-type": "search", "search-system": "search-system", 
                      "history-type": "history", "history-system": "history"}
 
 
-def disclosure_event(caller: Caller, *, interaction: str, query: str, people: dict[str, Any], base_url: str,
-                     canonical_base: str) -> dict[str, Any]:
+def disclosure_event(caller: Caller, *, interaction: str, query: str, people: dict[str, Any], base_url: str = "",
+                     canonical_base: str = DEFAULT_CANONICAL_BASE) -> dict[str, Any]:
     """The BALP AuditEvent of one response (``people``: patient id → what went out about them), built by the
     shared :func:`fhir_server.security.audit.balp_event` and completed with what was disclosed per patient."""
     event = balp_event(caller, interaction=_BALP_INTERACTION.get(interaction, interaction), outcome=OUTCOME_SUCCESS,
