@@ -21,6 +21,8 @@ from fhir_server.api import context
 from fhir_server.api.negotiation import read_body, read_json
 from fhir_server.api.responses import json_response
 from fhir_server.fhir.outcome import BadRequest, NotFound
+from fhir_server.security import assertion
+from fhir_server.security.audit import OUTCOME_REFUSED, balp_event
 from fhir_server.security.clients import ALGORITHMS, ClientError, new_client
 from fhir_server.security.errors import TokenError
 from fhir_server.security.service import TOKEN_PATH, Security
@@ -81,19 +83,35 @@ async def smart_configuration(request: Request) -> Response:
 
 async def token(request: Request) -> Response:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    form: dict[str, str] = {}
     try:
         if ctype != "application/x-www-form-urlencoded":
             raise TokenError("invalid_request", "send the token request as application/x-www-form-urlencoded")
         body = await read_body(request, _MAX_FORM)
-        form: dict[str, str] = {}
         for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
             if key in form:
                 raise TokenError("invalid_request", f"parameter {key} is repeated")
             form[key] = value
         answer = await security(request).issue(form, token_url(request))
     except TokenError as exc:
+        if exc.status in (401, 429):
+            _audit_refused_token(request, form.get("client_assertion", ""), exc)
         return JSONResponse(exc.body(), exc.status, {**_NO_STORE, **exc.headers})
     return JSONResponse(answer, 200, _NO_STORE)
+
+
+def _audit_refused_token(request: Request, assertion_text: str, exc: TokenError) -> None:
+    """A refused token request is a refused request too (BALP, outcome 4); the client id it claimed is
+    unverified, so it goes in the description, not in the agent."""
+    srv = context.server(request)
+    if srv.audit is None:
+        return
+    claimed = assertion.claimed_client(assertion_text) if assertion_text else None
+    event = balp_event(None, interaction="operation", outcome=OUTCOME_REFUSED, patients=(),
+                       query=f"POST {request.url.path}", base_url=context.base_url(request),
+                       description=f"token request refused ({exc.error}, HTTP {exc.status}); claimed client_id: "
+                                   f"{claimed or 'none readable'}", canonical_base=srv.settings.canonical_base)
+    srv.audit.submit(event)
 
 
 # --- the administrators' client API -------------------------------------------------------------------------

@@ -114,6 +114,8 @@ def _for_implementers(rest: list[str]) -> bool:
 
 
 def _fhir(method: str, rest: list[str], query: bytes) -> Need:
+    if method == "HEAD":  # Starlette answers HEAD on every GET route: it needs what the GET needs
+        method = "GET"
     n = len(rest)
     if n == 0:
         return Need("search-system", _types_param(query), "s") if method == "GET" else Need("transaction")

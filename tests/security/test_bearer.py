@@ -98,6 +98,13 @@ async def test_missing_scope_is_403_before_any_lookup(secure: Secure, scopes: tu
     _assert_403(await secure.client.request(method, path, headers=bearer(token), json=body))
 
 
+async def test_head_needs_what_get_needs(secure: Secure) -> None:
+    _, token = await secure.partner(("system/Patient.rs",))
+    assert (await secure.client.head("/fhir/Observation/x", headers=bearer(token))).status_code == 403
+    assert (await secure.client.head("/fhir/Observation", headers=bearer(token))).status_code == 403
+    assert (await secure.client.head("/fhir/Observation/x")).status_code == 401
+
+
 async def test_v2_and_v1_scopes_grant_the_same_letters(secure: Secure) -> None:
     for scope in ("system/Patient.rs", "system/Patient.read"):
         _, token = await secure.partner((scope,))

@@ -56,3 +56,14 @@ async def test_allowed_requests_leave_no_refusal(secure: Secure) -> None:
     _, token = await secure.partner(("system/Patient.rs",))
     assert (await secure.client.get("/fhir/Patient?_id=p3", headers=bearer(token))).status_code == 200
     assert await _events(secure, "outcome=4") == []
+
+
+async def test_a_refused_token_request_is_audited(secure: Secure) -> None:
+    from tests.security.conftest import claims, form
+
+    client, key = await secure.register()
+    r = await secure.client.post("/fhir/auth/token", data=form(key.sign(claims(client.client_id, aud="x"))))
+    assert r.status_code == 401
+    events = await _events(secure, "outcome=4")
+    [event] = [e for e in events if e["entity"][0]["description"] == "POST /fhir/auth/token"]
+    assert client.client_id in event["outcomeDesc"] and "invalid_client" in event["outcomeDesc"]
