@@ -54,8 +54,9 @@ class Disclosures:
             seen.categories += [x for x in p.categories if x not in seen.categories]
             seen.bases += [x for x in p.bases if x not in seen.bases]
 
-    def events(self, query: str) -> list[dict[str, Any]]:
+    def events(self, query: str, base_url: str) -> list[dict[str, Any]]:
         ids = list(self.people)
         return [disclosure.disclosure_event(self.caller, interaction="operation", query=query,
-                                            people={pid: self.people[pid] for pid in ids[i:i + PATIENTS_PER_EVENT]})
+                                            people={pid: self.people[pid] for pid in ids[i:i + PATIENTS_PER_EVENT]},
+                                            base_url=base_url, canonical_base=self.gate.settings.canonical_base)
                 for i in range(0, len(ids), PATIENTS_PER_EVENT)]

@@ -156,7 +156,7 @@ class ExportRunner:
         self.record(audit.export_event(job.caller, job.request, "0",
                                        f"bulk export of {files.resources} resources in {len(files.output)} files",
                                        self._base(job), group=f"Group/{req.group}" if req.group else None))
-        for event in disclosures.events(job.request):
+        for event in disclosures.events(job.request, self._base(job)):
             self.record(event)
 
     async def _renew(self, job: ExportJob, owner: str, progress: str) -> None:
