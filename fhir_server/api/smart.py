@@ -123,7 +123,7 @@ async def list_clients(request: Request) -> Response:
 
 
 async def add_client(request: Request) -> Response:
-    body = await read_json(request, 1024 * 1024, {"application/json", ""})
+    body = await read_json(request, 1024 * 1024, {"application/json", "application/fhir+json", ""})
     if not isinstance(body, dict):
         raise BadRequest('send {"jwks": {...}, "organization": "Organization/1", "scopes": [...], "purposes": [...]}')
     sec = security(request)

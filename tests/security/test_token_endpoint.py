@@ -258,3 +258,24 @@ async def test_capability_statement_names_smart_and_the_token_endpoint(secure: S
     [uris] = [e for e in security["extension"]
               if e["url"] == "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"]
     assert uris["extension"] == [{"url": "token", "valueUri": TOKEN_URL}]
+
+
+async def test_a_jti_used_on_one_worker_is_refused_on_another(secure: Secure, secure_settings: Any,
+                                                              tmp_path: Any, request: pytest.FixtureRequest) -> None:
+    """Two apps on one store (as two server workers or replicas are): the replay check is the store's."""
+    import httpx
+
+    from fhir_server.app import create_app
+    from tests.conftest import STORE, make_store
+
+    client, key = await secure.register()
+    assertion = key.sign(claims(client.client_id))
+    other = create_app(secure_settings, make_store(STORE, tmp_path, request))
+    async with other.router.lifespan_context(other):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://test") as c2:
+            first = await c2.post("/fhir/auth/token", data=form(assertion))
+            assert first.status_code == 200, first.text
+            token = first.json()["access_token"]
+            await _refused(secure, assertion)
+            # and a token from one worker works on the other (one key in the store)
+            assert (await secure.client.get("/fhir/Patient", headers=bearer(token))).status_code == 200
