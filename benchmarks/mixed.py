@@ -227,7 +227,10 @@ class Load:
         while not self.stopping and time.monotonic() < deadline:
             kind = self.rng.choices(self._kinds, self._weights)[0]
             t0 = time.perf_counter()
-            await self._one(http, kind)
+            try:
+                await self._one(http, kind)
+            except Exception as e:  # noqa: BLE001 - an answer the generator did not expect is an error, not a stop
+                self.result.errors.append(f"{kind}: unexpected answer ({type(e).__name__}: {e})"[:300])
             self.result.latencies.setdefault(kind, []).append((time.perf_counter() - t0) * 1000)
 
     async def _sample_rss(self, pids: Callable[[], list[int]], started: float, deadline: float) -> None:

@@ -59,7 +59,10 @@ def test_acknowledged_writes_survive_kill_9_of_a_worker_and_of_the_whole_server(
         thread = threading.Thread(target=lambda: outcome.update(result=asyncio.run(load.run(120, timeout=10))))
         thread.start()
         try:
-            while len(load.result.acked.transactions) < 30:
+            deadline = time.monotonic() + 180
+            acked = load.result.acked
+            while len(acked.transactions) < 30 or len(acked.intakes) < 2 or not acked.decides:
+                assert thread.is_alive() and time.monotonic() < deadline, load.result.errors[:5]
                 time.sleep(0.2)
             time.sleep(3)
             worker_killed = time.monotonic()
