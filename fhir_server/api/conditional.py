@@ -63,10 +63,12 @@ async def conditional_update(request: Request, rtype: str) -> Response:
                                  [f"{rtype}.id"])
         else:
             target = body.get("id") or repo.new_id()
-            await srv.gate.guard_write(caller, await tx.current(rtype, target), rtype, target)
+            await srv.gate.guard_write(caller, await tx.current(rtype, target), rtype, target,
+                                       assigned="id" not in body)
             await _refuse_overwrite(tx, rtype, target)
         result = await repo.update(tx, rtype, target, {**body, "id": target}, if_match=_if_match(request),
-                                   check_refs=srv.settings.check_references, base_url=base)
+                                   check_refs=srv.settings.check_references, base_url=base,
+                                   visible=srv.gate.shows(caller))
     return write_response(neg, 201 if result.created else 200, result.version, base,
                           f"{'created' if result.created else 'updated'} {result.version.reference}", warnings)
 
@@ -107,7 +109,8 @@ async def _patch(request: Request, rtype: str, id: str | None) -> Response:
         patched = patch.apply(jsonio.loads(current.body), operations)
         repo.check_body(patched, rtype, id)
         result = await repo.update(tx, rtype, id, patched, if_match=_if_match(request), method="PATCH",
-                                   check_refs=srv.settings.check_references, base_url=base)
+                                   check_refs=srv.settings.check_references, base_url=base,
+                                   visible=srv.gate.shows(caller))
     return write_response(neg, 200, result.version, base, f"patched {result.version.reference}")
 
 

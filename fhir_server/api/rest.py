@@ -102,7 +102,8 @@ async def create(request: Request, rtype: str) -> Response:
             existing = await find_one_for_create(tx, rtype, if_none_exist, gate=srv.gate, caller=caller)
             if existing is not None:
                 return write_response(neg, 200, existing, base, f"{existing.reference} already matches")
-        result = await repo.create(tx, body, check_refs=srv.settings.check_references, base_url=base)
+        result = await repo.create(tx, body, check_refs=srv.settings.check_references, base_url=base,
+                                   visible=srv.gate.shows(context.caller(request)))
     return write_response(neg, 201, result.version, base, f"created {result.version.reference}", warnings)
 
 
@@ -121,7 +122,8 @@ async def update(request: Request, rtype: str, id: str) -> Response:
 
     async def write(tx: Transaction) -> repo.WriteResult:
         return await repo.update(tx, rtype, id, body, if_match=expected,
-                                 check_refs=srv.settings.check_references, base_url=base)
+                                 check_refs=srv.settings.check_references, base_url=base,
+                                 visible=srv.gate.shows(context.caller(request)))
 
     result = await srv.store.run_transaction(write)
     status = 201 if result.created else 200

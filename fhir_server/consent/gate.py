@@ -31,7 +31,7 @@ revocation changes the next answer on every worker.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -154,16 +154,31 @@ class Gate:
         return version is not None and bool(await self.visible(caller, [version]))
 
     async def guard_write(self, caller: Caller, current: ResourceVersion | None, resource_type: str, id: str,
-                          *, delete: bool = False) -> None:
+                          *, delete: bool = False, assigned: bool = False) -> None:
         """Update, patch and delete of a resource the caller may not see answer the 404 of a missing one and
-        change nothing; for a Care Partner a delete of what does not exist (or no longer does) is that 404 too."""
+        change nothing; for a Care Partner a delete of what does not exist (or no longer does) is that 404 too.
+
+        A Care Partner's update of an id that does not exist is that 404 as well (no update-as-create with an id
+        the client chose): were it a 201, a PUT would tell a withheld id (404) from an unknown one (201), and an
+        ``If-Match`` on an unknown id (412) from a withheld one. ``assigned``: the id is the server's own (a
+        conditional update that matched nothing creates) — nobody could have chosen it to probe."""
         if caller.is_administrator:
+            return
+        if current is None and assigned and not delete:
             return
         missing = current is None or (delete and current.deleted)
         if missing or not await self.can_see(caller, current):
-            if current is None and not delete:
-                return  # update-as-create of a new id
             raise NotFound(f"{resource_type}/{id} is not known to this server")
+
+    def shows(self, caller: Caller) -> Callable[[ResourceVersion], Awaitable[bool]] | None:
+        """``can_see`` for one caller, for checks that must treat a withheld resource as missing (the references
+        of a written resource); None for an administrator (everything is visible)."""
+        if caller.is_administrator:
+            return None
+
+        async def see(version: ResourceVersion) -> bool:
+            return await self.can_see(caller, version)
+        return see
 
     def disclosed(self, caller: Caller, version: ResourceVersion) -> bytes:
         """What ``caller`` receives of a visible ``version``: the stored bytes, plus obligations for partners."""

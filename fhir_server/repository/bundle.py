@@ -76,10 +76,11 @@ class BundleProcessor:
     def _partner(self) -> bool:
         return self.gate is not None and self.caller is not None and not self.caller.is_administrator
 
-    async def _guard(self, current: ResourceVersion | None, rtype: str, id: str, *, delete: bool = False) -> None:
+    async def _guard(self, current: ResourceVersion | None, rtype: str, id: str, *, delete: bool = False,
+                     assigned: bool = False) -> None:
         if self._partner:
             assert self.gate is not None and self.caller is not None
-            await self.gate.guard_write(self.caller, current, rtype, id, delete=delete)
+            await self.gate.guard_write(self.caller, current, rtype, id, delete=delete, assigned=assigned)
 
     def _body(self, version: ResourceVersion) -> bytes | None:
         if self._partner and version.body is not None:
@@ -197,7 +198,9 @@ class BundleProcessor:
                 if current is not None and not current.deleted:
                     raise Conflict(f"{e.url} matches nothing, yet the resource's id names the existing "
                                    f"{rtype}/{new_id}, which must not be overwritten")
-            e.target = planner.Target("instance", rtype, new_id or repo.new_id())
+            if not new_id:
+                e.assigned_id = new_id = repo.new_id()  # the server's own id: a Care Partner may create with it
+            e.target = planner.Target("instance", rtype, new_id)
         if e.resource is not None and e.method == "PUT":
             e.resource = {**e.resource, "id": e.target.id}
 
@@ -239,11 +242,11 @@ class BundleProcessor:
             return _written("201 Created", result.version, result.resource)
         if e.method == "PUT":
             assert e.resource is not None and t.resource_type and t.id
+            current = await tx.current(t.resource_type, t.id)
+            await self._guard(current, t.resource_type, t.id, assigned=e.assigned_id == t.id)
             if e.if_none_match and e.if_none_match.strip() == "*":
-                current = await tx.current(t.resource_type, t.id)
                 if current is not None and not current.deleted:
                     raise PreconditionFailed(f"{t.resource_type}/{t.id} exists (If-None-Match: *)")
-            await self._guard(await tx.current(t.resource_type, t.id), t.resource_type, t.id)
             result = await repo.update(tx, t.resource_type, t.id, e.resource, check_refs=False,
                                        if_match=_etag_version(e.if_match, "ifMatch"))
             return _written("201 Created" if result.created else "200 OK", result.version, result.resource)
@@ -317,12 +320,16 @@ class BundleProcessor:
     async def _check_written_references(self, tx: Transaction, entries: list[PlannedEntry],
                                         results: dict[int, EntryResult]) -> None:
         checked: set[tuple[str, str]] = set()  # every write is done: a target found live stays live
+        # what this request wrote is no secret to its writer; anything else must be visible to a Care Partner
+        checked.update((str(r.written["resourceType"]), str(r.written["id"])) for r in results.values()
+                       if r.written is not None and "id" in r.written)
+        visible = self.gate.shows(self.caller) if self._partner and self.gate and self.caller else None
         for e in entries:
             result = results.get(e.index)
             if result is None or result.written is None:
                 continue
             try:
-                await repo.check_references(tx, result.written, self.base, checked)
+                await repo.check_references(tx, result.written, self.base, checked, visible)
             except FHIRError as exc:
                 raise planner.entry_error(e.index, exc) from None
 

@@ -7,6 +7,7 @@ serialise to canonical bytes, extract search index values, and put.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,9 @@ from fhir_server.repository import labels
 from fhir_server.repository.references import local_target, location_of, reference_strings
 from fhir_server.store.base import ResourceVersion, Transaction
 from fhir_server.subscriptions import outbox
+
+# May the writer see this target? (the consent gate for a Care Partner; None: everything is visible)
+Visible = Callable[[ResourceVersion], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,7 @@ def stamp(resource: dict[str, Any], id: str, version_id: int, last_updated: str)
 
 
 async def check_references(tx: Transaction, resource: dict[str, Any], base_url: str | None = None,
-                           checked: set[tuple[str, str]] | None = None) -> None:
+                           checked: set[tuple[str, str]] | None = None, visible: Visible | None = None) -> None:
     """Reject references to local resources that do not exist (or are deleted).
 
     ``checked``: targets already found live in this transaction (a Bundle's resources often share their
@@ -93,6 +97,8 @@ async def check_references(tx: Transaction, resource: dict[str, Any], base_url: 
         if target is None or target in seen:
             continue
         found = await tx.current(*target)
+        if found is not None and visible is not None and not await visible(found):
+            found = None  # withheld from the writer: "does not exist", as for a missing one (ACCESS.md §B)
         if found is None or found.deleted:
             state = "has been deleted" if found is not None else "does not exist"
             where = location_of(resource, reference)
@@ -125,22 +131,23 @@ def _check_if_match(current: ResourceVersion | None, if_match: int | None, refer
 
 
 async def create(tx: Transaction, resource: dict[str, Any], *, id: str | None = None,
-                 check_refs: bool = True, base_url: str | None = None) -> WriteResult:
+                 check_refs: bool = True, base_url: str | None = None, visible: Visible | None = None
+                 ) -> WriteResult:
     """Create with a server-assigned id (``id`` lets bundles pre-assign one for ``urn:uuid`` rewriting)."""
     if check_refs:
-        await check_references(tx, resource, base_url)
+        await check_references(tx, resource, base_url, visible=visible)
     version, stamped = await _put(tx, resource, id or new_id(), 1, "POST")
     return WriteResult(version, True, stamped)
 
 
 async def update(tx: Transaction, resource_type: str, id: str, resource: dict[str, Any], *,
                  if_match: int | None = None, check_refs: bool = True, base_url: str | None = None,
-                 method: str = "PUT") -> WriteResult:
+                 method: str = "PUT", visible: Visible | None = None) -> WriteResult:
     """Update (a new version), or update-as-create when the id is new."""
     current = await tx.current(resource_type, id)
     _check_if_match(current, if_match, f"{resource_type}/{id}")
     if check_refs:
-        await check_references(tx, resource, base_url)
+        await check_references(tx, resource, base_url, visible=visible)
     next_version = 1 if current is None else current.version_id + 1
     version, stamped = await _put(tx, resource, id, next_version, method)
     return WriteResult(version, current is None or current.deleted, stamped)
