@@ -43,21 +43,32 @@ def diagnostics(exc: FHIRError) -> str:
     return f"{exc.status} " + "; ".join(parts)
 
 
-def ordered(paths: Sequence[str]) -> list[tuple[str, Any]]:
-    """Each path with its parsed JSON (or the OSError/ValueError raised reading it), forms first."""
+def load_all(paths: Sequence[str]) -> list[tuple[str, Any]]:
+    """Each path with its parsed JSON, or the OSError/ValueError raised reading it (reported per file by
+    :func:`unreadable`, so one bad file does not stop the others)."""
     loaded: list[tuple[str, Any]] = []
     for path in paths:
         try:
             loaded.append((path, load(path)))
         except (OSError, ValueError) as exc:
             loaded.append((path, exc))
-    return sorted(loaded, key=lambda item: kind(item[1]) == "revocation")
+    return loaded
+
+
+def unreadable(path: str, exc: Exception) -> Outcome:
+    """The outcome of a file :func:`load_all` could not read or parse."""
+    reason = exc.strerror if isinstance(exc, OSError) else f"not JSON: {exc}"
+    return Outcome(path, None, f"cannot read: {reason}")
+
+
+def ordered(paths: Sequence[str]) -> list[tuple[str, Any]]:
+    """Each path with its parsed JSON (or the error reading it), forms first."""
+    return sorted(load_all(paths), key=lambda item: kind(item[1]) == "revocation")
 
 
 async def import_one(intake: Intake, path: str, document: Any) -> Outcome:
     if isinstance(document, Exception):
-        reason = document.strerror if isinstance(document, OSError) else f"not JSON: {document}"
-        return Outcome(path, None, f"cannot read: {reason}")
+        return unreadable(path, document)
     try:
         if kind(document) == "revocation":
             result = await intake.file_revocation(document, "minimal")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fhir_server.ascmi.confidential.intake import ConfidentialIntake
-from fhir_server.ascmi.files import Outcome, diagnostics, load
+from fhir_server.ascmi.files import Outcome, diagnostics, load_all, unreadable
 from fhir_server.fhir.outcome import FHIRError
 
 
@@ -19,24 +19,18 @@ def is_withdrawal(document: Any) -> bool:
 
 
 def ordered(paths: Sequence[str]) -> list[tuple[str, Any]]:
-    loaded: list[tuple[str, Any]] = []
-    for path in paths:
-        try:
-            loaded.append((path, load(path)))
-        except (OSError, ValueError) as exc:
-            loaded.append((path, exc))
+    """Each path with its parsed JSON (or the error reading it): requests by receipt, then withdrawals."""
 
     def key(item: tuple[str, Any]) -> tuple[bool, str]:
         doc = item[1]
         return (is_withdrawal(doc), str(doc.get("receivedDate", "")) if isinstance(doc, dict) else "")
 
-    return sorted(loaded, key=key)
+    return sorted(load_all(paths), key=key)
 
 
 async def import_one(intake: ConfidentialIntake, path: str, document: Any) -> Outcome:
     if isinstance(document, Exception):
-        reason = document.strerror if isinstance(document, OSError) else f"not JSON: {document}"
-        return Outcome(path, None, f"cannot read: {reason}")
+        return unreadable(path, document)
     try:
         if is_withdrawal(document):
             version = await intake.withdraw(document)
