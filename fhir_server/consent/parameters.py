@@ -8,6 +8,8 @@ wrong value type, an unknown purpose or label — is a 400 whose issue names the
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 from fhir_server.consent.clock import parse_datetime
@@ -49,26 +51,50 @@ def _coding(value: Any, where: str, name: str) -> Coding:
     return Coding(system, value["code"], display)
 
 
-def parse_parameters(params: Any, canonical_base: str = DEFAULT_CANONICAL_BASE) -> DecisionRequest:
-    """A ``$decide`` Parameters body → DecisionRequest, or BadRequest (400) naming the offending parameter."""
+def by_name(params: Any, shapes: Mapping[str, str], operation: str) -> dict[str, list[tuple[str, Any]]]:
+    """A Parameters body's values grouped by name, each with where it was (``Parameters.parameter[i]``), or
+    BadRequest (400) for a body that is not Parameters, an unknown name, or a value not of its name's shape
+    (``shapes``: name → ``valueX``). Shared by the operations that take Parameters (``$decide``,
+    ``$communication-contact``)."""
     if not isinstance(params, dict) or params.get("resourceType") != "Parameters":
         raise _bad("the body must be a Parameters resource", "Parameters", "structure")
     entries = params.get("parameter", [])
     if not isinstance(entries, list):
         raise _bad("Parameters.parameter must be an array", "Parameters.parameter", "structure")
-    tables = load_tables(canonical_base)
-    found: dict[str, list[tuple[str, Any]]] = {name: [] for name in _SHAPES}
+    found: dict[str, list[tuple[str, Any]]] = {name: [] for name in shapes}
     for i, entry in enumerate(entries):
         where = f"Parameters.parameter[{i}]"
         name = entry.get("name") if isinstance(entry, dict) else None
-        if name not in _SHAPES:
+        if not isinstance(name, str) or name not in shapes:
             raise _bad(
-                f"unknown parameter {name!r}; $decide takes {', '.join(_SHAPES)}", where, "not-supported"
+                f"unknown parameter {name!r}; {operation} takes {', '.join(shapes)}", where, "not-supported"
             )
         value_keys = [k for k in entry if k.startswith("value")]
-        if value_keys != [_SHAPES[name]]:
-            raise _bad(f"parameter '{name}' must carry exactly one {_SHAPES[name]}", where)
-        found[name].append((where, entry[_SHAPES[name]]))
+        if value_keys != [shapes[name]]:
+            raise _bad(f"parameter '{name}' must carry exactly one {shapes[name]}", where)
+        found[name].append((where, entry[shapes[name]]))
+    return found
+
+
+def time_parameter(found: Sequence[tuple[str, Any]]) -> date | datetime | None:
+    """The first ``time`` value (a valueDateTime) as a date or datetime; None when absent; BadRequest (400) when
+    it is not a FHIR dateTime."""
+    if not found:
+        return None
+    where, raw = found[0]
+    try:
+        time = parse_datetime(raw) if isinstance(raw, str) else None
+    except ValueError:
+        time = None
+    if time is None:
+        raise _bad(f"parameter 'time' is not a FHIR dateTime: {raw!r}", where)
+    return time
+
+
+def parse_parameters(params: Any, canonical_base: str = DEFAULT_CANONICAL_BASE) -> DecisionRequest:
+    """A ``$decide`` Parameters body → DecisionRequest, or BadRequest (400) naming the offending parameter."""
+    found = by_name(params, _SHAPES, "$decide")
+    tables = load_tables(canonical_base)
 
     for name in ("patient", "recipient", "purpose"):
         if not found[name]:
@@ -99,16 +125,7 @@ def parse_parameters(params: Any, canonical_base: str = DEFAULT_CANONICAL_BASE) 
                 "code-invalid",
             )
         labels.append(label)
-    time = None
-    if found["time"]:
-        where, raw = found["time"][0]
-        try:
-            time = parse_datetime(raw) if isinstance(raw, str) else None
-        except ValueError:
-            time = None
-        if time is None:
-            raise _bad(f"parameter 'time' is not a FHIR dateTime: {raw!r}", where)
-    return DecisionRequest(patient, recipient, purpose, tuple(labels), time)
+    return DecisionRequest(patient, recipient, purpose, tuple(labels), time_parameter(found["time"]))
 
 
 def versioned_url(base_url: str, reference: str) -> str:

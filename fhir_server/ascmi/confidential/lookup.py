@@ -20,7 +20,8 @@ from fhir_server.ascmi.bundle import escape_token, token_query
 from fhir_server.ascmi.confidential import requests
 from fhir_server.ascmi.confidential.vocab import FORM_CODE, Vocabulary
 from fhir_server.ascmi.stored import Stored, from_version
-from fhir_server.consent.clock import now_date, parse_datetime, to_local_date
+from fhir_server.consent.clock import now_date, to_local_date
+from fhir_server.consent.parameters import by_name, time_parameter
 from fhir_server.fhir.outcome import BadRequest, FHIRError
 from fhir_server.repository import conditional
 from fhir_server.store.base import ResourceVersion, Store
@@ -50,21 +51,7 @@ def _bad(diagnostics: str, where: str, code: str = "invalid") -> BadRequest:
 
 def parse_question(params: Any, vocabulary: Vocabulary) -> ContactQuestion:
     """A Parameters body → ContactQuestion, or 400 naming the offending parameter."""
-    if not isinstance(params, dict) or params.get("resourceType") != "Parameters":
-        raise _bad("the body must be a Parameters resource", "Parameters", "structure")
-    entries = params.get("parameter", [])
-    if not isinstance(entries, list):
-        raise _bad("Parameters.parameter must be an array", "Parameters.parameter", "structure")
-    found: dict[str, list[tuple[str, Any]]] = {name: [] for name in _SHAPES}
-    for i, entry in enumerate(entries):
-        where = f"Parameters.parameter[{i}]"
-        name = entry.get("name") if isinstance(entry, dict) else None
-        if name not in _SHAPES:
-            raise _bad(f"unknown parameter {name!r}; $communication-contact takes {', '.join(_SHAPES)}", where,
-                       "not-supported")
-        if [k for k in entry if k.startswith("value")] != [_SHAPES[name]]:
-            raise _bad(f"parameter '{name}' must carry exactly one {_SHAPES[name]}", where)
-        found[name].append((where, entry[_SHAPES[name]]))
+    found = by_name(params, _SHAPES, "$communication-contact")
     if not found["patient"]:
         raise _bad("parameter 'patient' is required", "patient", "required")
     for name in ("kind", "time"):
@@ -91,16 +78,7 @@ def parse_question(params: Any, vocabulary: Vocabulary) -> ContactQuestion:
         where, kind = found["kind"][0]
         if kind not in vocabulary.kinds:
             raise _bad(f"kind {kind!r} is not one of {', '.join(vocabulary.kinds)}", where, "code-invalid")
-    time = None
-    if found["time"]:
-        where, raw = found["time"][0]
-        try:
-            time = parse_datetime(raw) if isinstance(raw, str) else None
-        except ValueError:
-            time = None
-        if time is None:
-            raise _bad(f"parameter 'time' is not a FHIR dateTime: {raw!r}", where)
-    return ContactQuestion(tuple(patient), tuple(about), kind, time)
+    return ContactQuestion(tuple(patient), tuple(about), kind, time_parameter(found["time"]))
 
 
 def member_contacts(patient: Mapping[str, Any], day: date) -> list[dict[str, Any]]:
