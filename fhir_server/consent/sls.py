@@ -109,23 +109,30 @@ class Labeller:
 EMPTY = Labeller((), (), {}, {})
 
 
+def nodes_at(resource: Mapping[str, Any], path: tuple[str, ...]) -> list[Any]:
+    """The values reached by following ``path`` (element names) through ``resource``, arrays flattened at
+    each step; absent elements are skipped."""
+    nodes: list[Any] = [resource]
+    for key in path:
+        nxt: list[Any] = []
+        for node in nodes:
+            value = node.get(key) if isinstance(node, dict) else None
+            if value is None:
+                continue
+            if isinstance(value, list):
+                nxt.extend(value)
+            else:
+                nxt.append(value)
+        nodes = nxt
+        if not nodes:
+            break
+    return nodes
+
+
 def iter_codings(resource: Mapping[str, Any], paths: Iterable[tuple[str, ...]]) -> Iterator[tuple[str, str]]:
     """(system, code) of every Coding reached by ``paths`` (each ends at a CodeableConcept or a Coding)."""
     for path in paths:
-        nodes: list[Any] = [resource]
-        for key in path:
-            nxt: list[Any] = []
-            for node in nodes:
-                value = node.get(key) if isinstance(node, dict) else None
-                if value is None:
-                    continue
-                if isinstance(value, list):
-                    nxt.extend(value)
-                else:
-                    nxt.append(value)
-            nodes = nxt
-            if not nodes:
-                break
+        nodes = nodes_at(resource, path)
         for node in nodes:
             if not isinstance(node, dict):
                 continue

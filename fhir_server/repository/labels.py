@@ -108,16 +108,7 @@ async def _body(tx: Transaction, rtype: str, id: str) -> dict[str, Any] | None:
 def _references(resource: dict[str, Any], paths: tuple[tuple[str, ...], ...]) -> list[str]:
     out: list[str] = []
     for path in paths:
-        nodes: list[Any] = [resource]
-        for key in path:
-            nxt: list[Any] = []
-            for node in nodes:
-                value = node.get(key) if isinstance(node, dict) else None
-                if isinstance(value, list):
-                    nxt.extend(value)
-                elif value is not None:
-                    nxt.append(value)
-            nodes = nxt
+        nodes = sls.nodes_at(resource, path)
         out.extend(n["reference"] for n in nodes if isinstance(n, dict) and isinstance(n.get("reference"), str))
     return out
 
