@@ -21,7 +21,9 @@ DocumentReference a Consent names as its source, the RelatedPerson that signed o
 label) are visible when the caller's Organization is a network member today or is named in one of that person's
 Consents; every other resource in a Patient compartment is disclosed only when the decision engine (ASCMI.md §4)
 permits it for each of its patients, with the §2 labels in its ``meta.security`` (none → general health) and the
-caller's purpose; an AuditEvent only when it records the caller's own request; the rest by scope.
+caller's purpose; an AuditEvent only when it records the caller's own request; a ``fulfill`` Task focused on a
+Consent (a confidential-communication request, ASCMI.md §6) is a consent record its owner and requester always
+see (they must act on it whatever the person shares with them); the rest by scope.
 
 Decisions are cached per (patient, recipient, purpose, label set, day) under the store versions of the patient
 and their Consents and of the recipient Organization and its memberships (:mod:`.facts`), so a new form or a
@@ -72,11 +74,12 @@ class Disclosure:
 class _Facts:
     """What a version says about itself (cached per version: versions never change)."""
 
-    kind: str  # free | record | data | audit | hidden | provenance (a Provenance targeting Consents)
+    kind: str  # free | record | data | audit | hidden | provenance (targeting Consents) | task (fulfil Task)
     patients: tuple[str, ...] = ()
     labels: tuple[Coding, ...] = ()
     targets: tuple[str, ...] = ()  # Provenance: ids of the Consents it targets
     clients: tuple[str, ...] = ()  # AuditEvent: client ids of its agents
+    owners: tuple[str, ...] = ()  # fulfil Task: "Organization/<id>" of its owner and requester
 
 
 @dataclass(slots=True)
@@ -250,6 +253,9 @@ class Gate:
         if rtype == "Patient":
             general = {k.code for k in self.tables.categories[self.tables.default_category].labels}
             return _Facts("data" if any(lab.code not in general for lab in labels) else "record", patients, labels)
+        if rtype == "Task" and _fulfils_consent(r):
+            owners = tuple(dict.fromkeys(o for k in ("owner", "requester") if (o := _local(r.get(k)))))
+            return _Facts("task", patients, labels, owners=owners)
         if rtype == "Provenance":
             targets = tuple(dict.fromkeys(i for t, i in references(r, "target", absolute=True) if t == "Consent"))
             if targets:
@@ -292,12 +298,12 @@ class Gate:
                     item.patients = tuple(dict.fromkeys([*owners[item.version.id], *item.patients]))
 
     async def _judgement(self, caller: Caller, items: list[_Item]) -> _Judgement | None:
-        if not any(i.kind in ("record", "data") for i in items):
+        if not any(i.kind in ("record", "data", "task") for i in items):
             return None
         assert caller.organization is not None
         recipient = await load_recipient(self.store, caller.organization, self.settings.canonical_base,
                                          self.settings.timezone)
-        patients = [p for i in items if i.kind in ("record", "data") for p in i.patients]
+        patients = [p for i in items if i.kind in ("record", "data", "task") for p in i.patients]
         people = await load_people(self.store, patients, recipient)
         return _Judgement(recipient, people, now_date(self.settings.timezone))
 
@@ -310,7 +316,9 @@ class Gate:
         if item.kind == "audit":  # an AuditEvent records the caller's own request: its client is an agent
             return caller.client_id in item.facts.clients, (), ()
         assert j is not None
-        if item.kind == "record":
+        if item.kind == "task" and caller.organization in item.facts.owners:
+            return True, (), tuple("consent-record" for _ in item.patients)
+        if item.kind in ("record", "task"):
             if not item.patients:
                 return j.recipient.member_now, (), ()
             ok = j.recipient.member_now or all(j.people[p].named for p in item.patients if p in j.people)
@@ -366,10 +374,29 @@ class Gate:
             self._obligations[key] = codes
             if len(self._obligations) > CACHE_SIZE:
                 self._obligations.popitem(last=False)
-        if item.patients and item.kind in ("record", "data"):
+        if item.patients and item.kind in ("record", "data", "task"):
             self._disclosures[key] = Disclosure(item.patients, item.labels if item.kind == "data" else (), bases)
             if len(self._disclosures) > CACHE_SIZE:
                 self._disclosures.popitem(last=False)
+
+
+def _fulfils_consent(task: dict[str, Any]) -> bool:
+    """A ``fulfill`` Task whose focus is a Consent (ASCMI.md §6: a confidential-communication request's Task)."""
+    codes = (task.get("code") or {}).get("coding") or []
+    focus = _local(task.get("focus"))
+    return (any(isinstance(c, dict) and c.get("code") == "fulfill" for c in codes)
+            and focus is not None and focus.startswith("Consent/"))
+
+
+def _local(reference: Any) -> str | None:
+    """``Type/id`` of a Reference (absolute or relative, a version dropped)."""
+    text = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(text, str):
+        return None
+    parts = [p for p in text.split("/") if p]
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    return "/".join(parts[-2:]) if len(parts) >= 2 else None
 
 
 def _consent_patient(version: ResourceVersion) -> str | None:

@@ -4,6 +4,7 @@ records"), on the store chosen by STORE."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -53,3 +54,27 @@ async def test_the_care_partners_a_request_concerns_see_it_and_their_tasks(
     stranger = Caller("client", organization=await _org(client, "Unrelated"), scopes={"*": "cruds"}, purpose="TREAT")
     consent = [v for v in versions if v.resource_type == "Consent"]
     assert await gate.visible(stranger, consent) == []
+
+
+async def test_a_fulfil_task_is_a_consent_record_its_owner_and_requester_see_whatever_the_person_shares(
+        app_store: tuple[httpx.AsyncClient, Store, Gate]) -> None:
+    """ASCMI.md §6: the Care Partner that must act on a request sees its Task even when the person shares nothing
+    with it (no form on file, any purpose): the Task is the request's record, not clinical data. A Care Partner
+    it does not concern does not see it."""
+    client, store, gate = app_store
+    response = await client.post("/ascmi/confidential-communications", json=example("electronic"))
+    assert response.status_code == 201, response.text
+    outsider = {"resourceType": "Organization", "name": "Unrelated Clinic", "active": True,
+                "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1000000004"}]}
+    assert (await client.post("/fhir/Organization", json=outsider)).status_code == 201
+    written = [e["response"]["location"].split("/")[:2] for e in response.json()["entry"]]
+    tasks = [v for t, i in written if t == "Task" if (v := await store.read(t, i))]
+    assert tasks
+    for task in tasks:
+        body = json.loads(task.body or b"{}")
+        for who in {body["owner"]["reference"], body["requester"]["reference"]}:
+            for purpose in ("TREAT", "HPAYMT", "HOPERAT", "COC", "CAREMGT", "social-services"):
+                caller = Caller("client", organization=who, scopes={"*": "cruds"}, purpose=purpose)
+                assert await gate.visible(caller, [task]) == [task], (who, purpose)
+    stranger = Caller("client", organization=await _org(client, "Unrelated"), scopes={"*": "cruds"}, purpose="TREAT")
+    assert await gate.visible(stranger, tasks) == []
