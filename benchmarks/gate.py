@@ -106,25 +106,29 @@ async def _measure() -> list[Row]:
             partner = Caller("bench-partner", clinic, {"*": "rs"}, "TREAT")
             rng = random.Random(11)
 
-            async def one(caller: Caller) -> dict[str, Any]:
-                query = f"subject=Patient/{rng.choice(patients)}&_count=20"
+            async def one(caller: Caller, pid: str | None = None) -> dict[str, Any]:
+                query = f"subject=Patient/{pid or rng.choice(patients)}&_count=20"
                 return await search_bundle(store, "Observation", query, "http://bench/fhir", settings,
                                            gate=gate, caller=caller)
 
-            async def timed(caller: Caller, n: int) -> list[float]:
-                for _ in range(20):
-                    await one(caller)
-                out = []
-                for _ in range(n):
-                    t = time.perf_counter()
-                    bundle = await one(caller)
-                    out.append((time.perf_counter() - t) * 1000)
-                    assert len(bundle.get("entry", [])) == 20
-                return out
+            async def page_ms(caller: Caller, pid: str) -> float:
+                t = time.perf_counter()
+                bundle = await one(caller, pid)
+                elapsed = (time.perf_counter() - t) * 1000
+                assert len(bundle.get("entry", [])) == 20
+                return elapsed
 
-            admin = await timed(ADMINISTRATOR, N)
-            cp = await timed(partner, N)
-            admin2 = await timed(ADMINISTRATOR, N)  # again, so that drift shows
+            for pid in patients:  # warm the page cache of every table both callers touch, and the gate's caches
+                await one(ADMINISTRATOR, pid)
+                await one(partner, pid)
+            admin, cp, diffs = [], [], []
+            for _ in range(N):  # interleaved, the same page for both: load on the shared machine hits both alike
+                pid = rng.choice(patients)
+                a = await page_ms(ADMINISTRATOR, pid)
+                c = await page_ms(partner, pid)
+                admin.append(a)
+                cp.append(c)
+                diffs.append(c - a)
             cold_gate = []
             for _ in range(50):
                 gate._decisions.clear()
@@ -144,8 +148,9 @@ async def _measure() -> list[Row]:
             read_cp = [await _time(read, partner) for _ in range(N)]
         finally:
             await store.close()
-    a50, a95 = p50_p95(admin + admin2)
+    a50, a95 = p50_p95(admin)
     c50, c95 = p50_p95(cp)
+    d50, _ = p50_p95(diffs)
     k50, k95 = p50_p95(cold_gate)
     r50, _ = p50_p95(read_admin)
     s50, _ = p50_p95(read_cp)
@@ -153,7 +158,7 @@ async def _measure() -> list[Row]:
         Row("gate: load", f"{load_s:.0f} s", "", f"{PEOPLE} forms + {PEOPLE * PER_PERSON} Observations"),
         Row("gate: 20-entry page, administrator p50 / p95", f"{a50:.2f} / {a95:.2f} ms"),
         Row("gate: 20-entry page, Care Partner p50 / p95", f"{c50:.2f} / {c95:.2f} ms", f"{c50 / a50:.2f}x",
-            f"difference p50 {c50 - a50:+.2f} ms (target ≤ 2 ms)"),
+            f"p50 of the paired differences {d50:+.2f} ms (target ≤ 2 ms)"),
         Row("gate: 20-entry page, Care Partner, decision cache cold p50 / p95", f"{k50:.2f} / {k95:.2f} ms"),
         Row("gate: read by id, administrator / Care Partner p50", f"{r50:.3f} / {s50:.3f} ms",
             f"{s50 / r50:.1f}x", f"difference {s50 - r50:+.3f} ms"),
