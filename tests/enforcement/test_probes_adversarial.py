@@ -158,3 +158,40 @@ async def test_list_sort_and_system_count_leave_withheld_out(world: World) -> No
         assert not leaks(r, withheld), (url, r.text[:300])
         if "_type" in url and r.status_code == 200:
             assert r.json().get("total") == len([i for i in world.shown("MEMBER") if not i.startswith("Diag")])
+
+
+async def test_operations_on_a_withheld_or_hidden_resource_answer_like_a_missing_one(world: World) -> None:
+    """``$communication-contact`` for a person whose Patient the caller may not see, ``$validate`` of a stored
+    withheld id in update mode, AuditEvents and history of others: what a missing one answers, nothing named."""
+    c = world.client
+    h = world.headers("OUTSIDER")  # general data by the legal floor, but not the Patient (consent record)
+    answers = []
+    patient = (await c.get(f"/fhir/{world.patient}")).json()  # administrator
+    known = next(i for i in patient["identifier"] if i.get("value") == cin("A"))
+    for value in (f"{known['system']}|{cin('A')}", f"{known['system']}|99999999Z"):
+        system, _, code = value.partition("|")
+        body = {"resourceType": "Parameters", "parameter": [
+            {"name": "patient", "valueIdentifier": {"system": system, "value": code}},
+            {"name": "kind", "valueCode": "bill"}]}
+        r = await c.post("/fhir/Patient/$communication-contact", json=body, headers=h)
+        answers.append((r.status_code, r.text.replace(code, "X")))
+        assert not leaks(r, [world.patient]), r.text
+    assert answers[0] == answers[1], answers
+    h = world.headers("MEMBER")
+    secret = world.ids["secret_obs"]
+    answers = []
+    for ref in (secret, "Observation/no-such-id-0003"):
+        body = {**observation(world.patient, "1111-1"), "id": ref.split("/")[1]}
+        r = await c.post(f"/fhir/{ref}/$validate?mode=update", json=body, headers=h)
+        answers.append((r.status_code, r.text.replace(ref.split("/")[1], "X")))
+    assert answers[0] == answers[1], answers
+    withheld = world.withheld("MEMBER")
+    for url in ("/fhir/AuditEvent?_count=1000", "/fhir/AuditEvent/_history?_count=1000",
+                f"/fhir/AuditEvent?patient={world.patient}", "/fhir/_history?_since=2000-01-01&_count=1000"):
+        r = await c.get(url, headers=world.headers("EXCLUDED"))
+        assert r.status_code == 200 and not leaks(r, world.withheld("EXCLUDED")), (url, r.text[:300])
+        for e in r.json().get("entry", []):
+            res = e.get("resource", {})
+            if res.get("resourceType") == "AuditEvent":  # only EXCLUDED's own requests
+                assert world.clients["EXCLUDED"] in str(res.get("agent")), res
+    assert withheld
