@@ -195,3 +195,27 @@ async def test_operations_on_a_withheld_or_hidden_resource_answer_like_a_missing
             if res.get("resourceType") == "AuditEvent":  # only EXCLUDED's own requests
                 assert world.clients["EXCLUDED"] in str(res.get("agent")), res
     assert withheld
+
+
+async def test_consent_records_hidden_from_outsider_do_not_show_through_includes_or_joins(world: World) -> None:
+    """OUTSIDER sees general data by the legal floor but no consent record of the person (Patient, Consent,
+    Provenance): includes leave them out, and joins through them (chain, ``_has``, nested) match nothing."""
+    c, h = world.client, world.headers("OUTSIDER")
+    hidden = [world.patient, world.consent]
+    pid = world.patient.split("/")[1]
+    r = await c.get(f"/fhir/Observation?subject={world.patient}&_include=Observation:subject"
+                    "&_revinclude=Provenance:target", headers=h)
+    assert r.status_code == 200, r.text[:400]
+    assert [i for i in entry_ids(r.json()) if i.split("/")[0] in ("Patient", "Consent", "Provenance")] == []
+    assert not leaks(r, hidden[1:]), r.text[:400]  # the Patient's id is in the request and in each subject
+    for url in (f"/fhir/Consent?patient={world.patient}&_total=accurate",
+                f"/fhir/Provenance?target={world.consent}&_total=accurate",
+                "/fhir/Observation?subject:Patient._has:Consent:patient:status=active&_total=accurate",
+                f"/fhir/Observation?patient._has:Consent:patient:status=active&subject={world.patient}",
+                f"/fhir/Observation?subject:Patient._id={pid}&_total=accurate",
+                "/fhir/Observation?subject:Patient.name=Adams&_total=accurate"):
+        r = await c.get(url, headers=h)
+        assert r.status_code == 200, (url, r.text[:300])
+        assert entry_ids(r.json()) == [] and r.json().get("total", 0) == 0, (url, r.text[:300])
+        if world.consent not in url:  # a self link echoes the request
+            assert not leaks(r, [world.consent]), (url, r.text[:300])
