@@ -25,23 +25,12 @@ def mongo_uri() -> Iterator[str]:
         yield uri
 
 
-def _drop_database(uri: str, name: str) -> None:
-    """A finished test's database is dropped: one SecantusDB serves the whole session and keeps everything in
-    memory, so a thousand tests' databases left behind slow it until fixtures time out."""
-    from pymongo import MongoClient
-
-    with MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
-        client.drop_database(name)
-
-
 def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Store:
     if kind == "mongo":
         from fhir_server.store.mongo import MongoStore
 
         uri = request.getfixturevalue("mongo_uri")
-        name = f"test_{os.getpid()}_{abs(hash(request.node.nodeid))}"
-        request.addfinalizer(lambda: _drop_database(uri, name))
-        return MongoStore(uri, name)
+        return MongoStore(uri, f"test_{os.getpid()}_{abs(hash(request.node.nodeid))}")
     from fhir_server.store.sqlite import SQLiteStore
 
     return SQLiteStore(tmp_path / "fhir.sqlite3")
