@@ -108,7 +108,27 @@ def _r4_schema() -> dict[str, Any]:
         if isinstance(definition, dict) and "properties" in definition:
             definition.setdefault("type", "object")
     defs["xhtml"].setdefault("type", "string")  # Narrative.div
+    _add_primitive_companions(defs)
     return schema
+
+
+def _add_primitive_companions(defs: dict[str, Any]) -> None:
+    """The published R4 schema omits the ``_name`` companion of some primitives (every ``canonical``, e.g.
+    ``ElementDefinition.type._profile``), so valid extensions on those values were refused. JSON
+    (json.html#primitive) allows ``_name`` for every primitive element: add the missing ones."""
+    primitives = {name for name, d in defs.items() if isinstance(d, dict) and "properties" not in d
+                  and name not in ("ResourceList", "xhtml")}
+    element = {"$ref": "#/definitions/Element"}
+    for definition in defs.values():
+        props = definition.get("properties") if isinstance(definition, dict) else None
+        if not isinstance(props, dict):
+            continue
+        for name, prop in list(props.items()):
+            if name.startswith("_") or name in ("id", "resourceType") or f"_{name}" in props:
+                continue
+            ref = prop.get("$ref") or (prop.get("items") or {}).get("$ref")
+            if isinstance(ref, str) and ref.rsplit("/", 1)[-1] in primitives:
+                props[f"_{name}"] = {"type": "array", "items": element} if "items" in prop else element
 
 
 def _patch(node: Any, patches: dict[str, dict[str, Any]]) -> None:

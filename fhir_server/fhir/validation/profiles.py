@@ -83,14 +83,16 @@ class ProfileCache:
                     ),
                 ),
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError):
+            # never the exception's text: it names our internals, not what the author should fix
             return Compiled(
                 None,
                 (
                     Issue(
                         "error",
                         "processing",
-                        f"The StructureDefinition {name} ({url}) is malformed: {type(exc).__name__}: {exc}",
+                        f"The StructureDefinition {name} ({url}) is malformed: an element lacks a required "
+                        "property or has one of the wrong JSON type; $validate the StructureDefinition for details",
                     ),
                 ),
             )

@@ -55,11 +55,12 @@ def generate_snapshot(sd: Mapping[str, Any], source: _Source, seen: Sequence[str
         raise SnapshotError(f"baseDefinition loop: {' → '.join([*chain, strip_version(base_url)])}")
     base_elements = _snapshot_of(base, source, chain)
     out = [_inherit(el) for el in base_elements]
+    pristine = [_inherit(el) for el in base_elements]  # what a contentReference reuses: the base, unconstrained
     differential = (sd.get("differential") or {}).get("element") or []
     if not isinstance(differential, list):
         raise SnapshotError("differential.element must be a list")
     for diff in differential:
-        _apply(out, diff, source, chain)
+        _apply(out, diff, source, chain, pristine)
     return out
 
 
@@ -121,12 +122,18 @@ def _parent_id(element_id: str) -> tuple[str, str]:
     return element_id[:cut], element_id[cut + 1 :]
 
 
-def _apply(out: list[dict[str, Any]], diff: Mapping[str, Any], source: _Source, chain: Sequence[str]) -> None:
-    element_id = _normalise_choice(out, _diff_id(diff), diff)
+def _apply(
+    out: list[dict[str, Any]],
+    diff: Mapping[str, Any],
+    source: _Source,
+    chain: Sequence[str],
+    base: list[dict[str, Any]],
+) -> None:
+    element_id = _normalise_choice(out, _normalise_parents(out, _diff_id(diff)), diff)
     i = _index(out, element_id)
     new_slice = False
     if i is None:
-        i = _create(out, element_id, diff, source, chain)
+        i = _create(out, element_id, diff, source, chain, base)
         new_slice = ":" in _parent_id(element_id)[1]
     _check_cardinality(out[i], diff, element_id, new_slice=new_slice)
     _merge(out[i], diff)
@@ -166,6 +173,24 @@ def _check_cardinality(
         )
 
 
+def _normalise_parents(out: list[dict[str, Any]], element_id: str) -> str:
+    """``Observation.valueQuantity.code`` → ``Observation.value[x].code``, with ``value[x]`` restricted to
+    Quantity as a differential naming ``Observation.valueQuantity`` itself would."""
+    parent, seg = _parent_id(element_id)
+    if not parent or _index(out, element_id) is not None:
+        return element_id
+    fixed = _normalise_parents(out, parent)
+    if _index(out, fixed) is None:
+        restrict: dict[str, Any] = {}
+        renamed = _normalise_choice(out, fixed, restrict)
+        if renamed != fixed and restrict.get("type"):
+            i = _index(out, renamed)
+            if i is not None:
+                out[i]["type"] = [t for t in out[i].get("type", ()) if t.get("code") == restrict["type"][0]["code"]]
+            fixed = renamed
+    return f"{fixed}.{seg}"
+
+
 def _normalise_choice(out: list[dict[str, Any]], element_id: str, diff: Mapping[str, Any]) -> str:
     """``Observation.valueQuantity`` → ``Observation.value[x]``, restricted to Quantity by the diff's type."""
     if _index(out, element_id) is not None:
@@ -186,7 +211,12 @@ def _normalise_choice(out: list[dict[str, Any]], element_id: str, diff: Mapping[
 
 
 def _create(
-    out: list[dict[str, Any]], element_id: str, diff: Mapping[str, Any], source: _Source, chain: Sequence[str]
+    out: list[dict[str, Any]],
+    element_id: str,
+    diff: Mapping[str, Any],
+    source: _Source,
+    chain: Sequence[str],
+    base: list[dict[str, Any]],
 ) -> int:
     parent_id, seg = _parent_id(element_id)
     if ":" in seg:  # a new slice of parent.name
@@ -194,11 +224,15 @@ def _create(
         sliced_id = f"{parent_id}.{name}" if parent_id else name
         j = _index(out, sliced_id)
         if j is None:
-            j = _create(out, sliced_id, {}, source, chain)
+            j = _create(out, sliced_id, {}, source, chain, base)
         sliced = out[j]
+        type_slice = _choice_type(sliced, slice_name)
         if "slicing" not in sliced:
             if name in ("extension", "modifierExtension"):
                 sliced["slicing"] = {"discriminator": [{"type": "value", "path": "url"}], "rules": "open"}
+            elif type_slice is not None:  # value[x]:valueString is a type slice whether declared or not
+                sliced["slicing"] = {"discriminator": [{"type": "type", "path": "$this"}], "ordered": False,
+                                     "rules": "open"}
             elif "/" not in slice_name:
                 raise SnapshotError(f"slice {slice_name!r} is defined on {sliced_id}, which is not sliced")
         end = _subtree_end(out, j, with_slices=True)
@@ -210,15 +244,17 @@ def _create(
             copies.append(new)
         copies[0]["sliceName"] = slice_name
         copies[0].pop("slicing", None)
+        if type_slice is not None and not diff.get("type"):
+            copies[0]["type"] = [type_slice]
         out[end:end] = copies
         return end
     if not parent_id:
         raise SnapshotError(f"element {element_id} is not in the base")
     p = _index(out, parent_id)
     if p is None:
-        p = _create(out, parent_id, {}, source, chain)
+        p = _create(out, parent_id, {}, source, chain, base)
     if _subtree_end(out, p, with_slices=False) == p + 1:
-        _unfold(out, p, source, chain)
+        _unfold(out, p, source, chain, base)
     i = _index(out, element_id)
     if i is None:
         raise SnapshotError(
@@ -227,9 +263,48 @@ def _create(
     return i
 
 
-def _unfold(out: list[dict[str, Any]], p: int, source: _Source, chain: Sequence[str]) -> None:
+def _choice_type(sliced: Mapping[str, Any], slice_name: str) -> dict[str, Any] | None:
+    """The type a slice named like ``valueString`` selects on a choice element ``value[x]``, else None."""
+    stem = str(sliced.get("path", "")).rsplit(".", 1)[-1]
+    if not stem.endswith("[x]") or not slice_name.startswith(stem[:-3]):
+        return None
+    suffix = slice_name[len(stem) - 3 :]
+    for t in sliced.get("type") or ():
+        code = t.get("code", "") if isinstance(t, dict) else ""
+        if code[:1].upper() + code[1:] == suffix:
+            return copy.deepcopy(dict(t))
+    return None
+
+
+def _unfold_reference(out: list[dict[str, Any]], p: int, base: list[dict[str, Any]]) -> None:
+    """Insert the children of an element defined by ``contentReference`` (``Parameters.parameter.part``
+    is another ``Parameters.parameter``), so a profile can constrain them where they are reached."""
+    parent = out[p]
+    target_id = str(parent["contentReference"]).split("#", 1)[-1]
+    t = _index(base, target_id)
+    if t is None:
+        raise SnapshotError(f"the contentReference {parent['contentReference']} of {parent['id']} is not found")
+    children = []
+    for el in base[t + 1 : _subtree_end(base, t, with_slices=False)]:
+        if ":" in el["id"][len(target_id) :]:
+            continue  # the referenced element's slices belong to it, not to every place it is reused
+        new = copy.deepcopy(el)
+        new["path"] = parent["path"] + el["path"][len(base[t]["path"]) :]
+        new["id"] = parent["id"] + el["id"][len(target_id) :]
+        children.append(new)
+    del parent["contentReference"]
+    parent["type"] = [{"code": "Element" if target_id.count(".") == 0 else "BackboneElement"}]
+    out[p + 1 : p + 1] = children
+
+
+def _unfold(
+    out: list[dict[str, Any]], p: int, source: _Source, chain: Sequence[str], base: list[dict[str, Any]]
+) -> None:
     """Insert the children of ``out[p]`` from its (single) type or type profile."""
     parent = out[p]
+    if parent.get("contentReference") and not parent.get("type"):
+        _unfold_reference(out, p, base)
+        return
     types = parent.get("type") or []
     if len(types) != 1:
         raise SnapshotError(f"cannot constrain inside {parent['id']}: it has {len(types)} types")

@@ -152,7 +152,11 @@ def _node(el: Mapping[str, Any]) -> ElementNode:
         content_reference=el.get("contentReference"),
         fixed=fixed,
         pattern=pattern,
-        binding=(binding["strength"], binding["valueSet"]) if binding.get("valueSet") else None,
+        # a binding without a strength is reported when the profile is stored (StructureDefinition rules);
+        # here it binds nothing rather than guess how strictly
+        binding=(binding["strength"], binding["valueSet"])
+        if isinstance(binding.get("valueSet"), str) and isinstance(binding.get("strength"), str)
+        else None,
         constraints=tuple(
             Constraint(c.get("key", "?"), c.get("severity", "error"), c.get("human", ""), c["expression"])
             for c in el.get("constraint", ())

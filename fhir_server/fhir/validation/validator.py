@@ -127,6 +127,9 @@ class Validator:
 
     def check_structure_definition(self, sd: Mapping[str, Any]) -> list[Issue]:
         """Issues that make a StructureDefinition unusable (call before storing a profile)."""
+        unbound = _bindings_without_strength(sd)
+        if unbound:
+            return unbound
         source = DefinitionSource([*self.source.held_structure_definitions(), sd], base=self.source.base)
         return list(ProfileCache(source).get(str(sd.get("url", ""))).issues)
 
@@ -548,6 +551,28 @@ class Validator:
         from .extensions import validate_sliced  # local: extensions imports this module's types
 
         validate_sliced(self, run, node, type_code, items, path, tree, res)
+
+
+def _bindings_without_strength(sd: Mapping[str, Any]) -> list[Issue]:
+    """``ElementDefinition.binding.strength`` is 1..1: without it nobody can tell how strictly the value set
+    applies, so the profile is refused with the element named rather than guessed at."""
+    issues = []
+    for part in ("differential", "snapshot"):
+        elements = (sd.get(part) or {}).get("element") if isinstance(sd.get(part), dict) else None
+        for i, el in enumerate(elements if isinstance(elements, list) else ()):
+            binding = el.get("binding") if isinstance(el, dict) else None
+            if isinstance(binding, dict) and not isinstance(binding.get("strength"), str):
+                where = f"StructureDefinition.{part}.element[{i}].binding.strength"
+                issues.append(
+                    Issue(
+                        "error",
+                        "required",
+                        f"The binding of {el.get('id') or el.get('path')} has no strength "
+                        "(required, extensible, preferred or example)",
+                        (where,),
+                    )
+                )
+    return issues
 
 
 def _primitive_entry(entry: tuple[ElementNode, str | None, ElementNode]) -> bool:
