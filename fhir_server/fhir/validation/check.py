@@ -2,9 +2,11 @@
 
 Two engines look at a resource: the R4 JSON schema pass (:func:`fhir_server.fhir.registry.validate`, types,
 enumerations, unknown and required elements) and the StructureDefinition walk (:class:`Validator`, cardinality,
-bindings, invariants, profiles). Where both find the same cause (a missing required element, an unknown
-element) the client gets one issue, not two: the walk's issue is dropped when the schema pass already reported
-that problem at that place.
+bindings, invariants, profiles). They overlap on almost every structural rule, and a client must get one issue
+per cause, located as the HL7 validator locates it (``Patient.identifier[0].system``). So the walk owns every
+element it reports on: a schema issue is kept only where the walk found no error at that place (the schema
+pass is the safety net for anything the walk misses), and the schema pass itself says one thing per place
+(a bad date fails both its regex and its calendar check: one cause).
 """
 
 from __future__ import annotations
@@ -16,11 +18,28 @@ from .. import registry
 from ..outcome import Issue
 from .validator import Validator
 
+_BAD = ("error", "fatal")
+
 
 def validate(validator: Validator, resource: dict[str, Any], profiles: Iterable[str] = ()) -> list[Issue]:
-    """Schema issues, then the validator's issues that say something new (same severity, code and place
-    count as the same cause)."""
-    first = registry.validate(resource)
-    seen = {(i.severity, i.code, i.expression) for i in first}
+    """The walk's issues, plus each place only the schema pass found fault with (one issue per place)."""
     rest = validator.validate(resource, list(profiles), meta_profiles=True)
-    return first + [i for i in rest if (i.severity, i.code, i.expression) not in seen]
+    flagged = {i.expression for i in rest if i.severity in _BAD}
+    kept: list[Issue] = []
+    for issue in registry.validate(resource):
+        if issue.expression in flagged or (issue.severity in _BAD and _within(issue, flagged)):
+            continue
+        flagged.add(issue.expression)
+        kept.append(issue)
+    return kept + rest
+
+
+def _within(issue: Issue, flagged: set[tuple[str, ...]]) -> bool:
+    """A schema complaint about an object the walk already faulted inside or at (``contained[0]`` being an
+    unknown resource type is one fault whatever the schema says of its properties)."""
+    for where in issue.expression:
+        for other in flagged:
+            for place in other:
+                if where.startswith(place + ".") or where.startswith(place + "["):
+                    return True
+    return False
