@@ -18,7 +18,8 @@ from fhir_server.api.negotiation import negotiate, read_json
 from fhir_server.api.responses import json_response
 from fhir_server.fhir import jsonio
 from fhir_server.fhir.outcome import BadRequest, FHIRError, Issue, NotFound, operation_outcome
-from fhir_server.fhir.validation import DefinitionSource, Validator, check
+from fhir_server.fhir.search.parse import parse_search
+from fhir_server.fhir.validation import DefinitionSource, Validator, check, kinds
 from fhir_server.store.base import HistoryQuery, Store
 
 CONFORMANCE_TYPES = ("StructureDefinition", "ValueSet", "CodeSystem")
@@ -125,7 +126,38 @@ async def validate_resource(request: Request, resource: dict[str, Any], rtype: s
     if mode == "update" and id is not None and resource.get("id") != id:
         issues.append(Issue("error", "invalid", f"the resource id must be {id!r} for an update", (f"{rtype}.id",)))
     validator = await validators(request).get(context.server(request).store)
-    return issues + check.validate(validator, resource, profiles)
+    questionnaires = await _questionnaires(request, kinds.questionnaire_refs(resource))
+    return issues + check.validate(validator, resource, profiles, questionnaires.get)
+
+
+MAX_QUESTIONNAIRES = 20  # canonicals looked up for one $validate (a Bundle of responses to many forms)
+
+
+async def _questionnaires(request: Request, refs: set[str]) -> dict[str, dict[str, Any]]:
+    """The Questionnaires that the QuestionnaireResponses being validated name, by canonical (``url`` or
+    ``url|version``; the newest match when no version is given), as far as the caller may see them."""
+    srv = context.server(request)
+    caller = context.caller(request)
+    found: dict[str, dict[str, Any]] = {}
+    for ref in sorted(refs)[:MAX_QUESTIONNAIRES]:
+        url, _, version = ref.partition("|")
+        try:
+            query = parse_search("Questionnaire", [("url", url)], strict=True)
+        except FHIRError:
+            continue  # not a url this server can search by: reported as not found
+        page = await srv.store.search(query)
+        best: dict[str, Any] | None = None
+        for match in page.matches:
+            if match.body is None or not await srv.gate.can_see(caller, match):
+                continue
+            q = jsonio.loads(match.body)
+            if q.get("url") != url or (version and q.get("version") != version):
+                continue
+            if best is None or str(q.get("version", "")) > str(best.get("version", "")):
+                best = q
+        if best is not None:
+            found[ref] = best
+    return found
 
 
 async def enforce_profiles(request: Request, resource: dict[str, Any]) -> list[Issue]:

@@ -72,3 +72,22 @@ async def test_profiles_and_network_are_stored_resources_after_start(client: htt
     network = await client.get("/fhir/Organization/ascmi-care-partner-network")
     assert sd.status_code == 200 and sd.json()["url"] == f"{BASE}/StructureDefinition/ASCMIConsent"
     assert network.status_code == 200
+
+
+QUESTIONNAIRE = {"resourceType": "Questionnaire", "url": "urn:example:q:intake", "version": "1", "status": "active",
+                 "item": [{"linkId": "age", "type": "integer", "required": True}]}
+
+
+async def test_validate_checks_a_response_against_the_stored_questionnaire(client: httpx.AsyncClient) -> None:
+    qr = {"resourceType": "QuestionnaireResponse", "questionnaire": "urn:example:q:intake|1", "status": "completed",
+          "item": [{"linkId": "age", "answer": [{"valueString": "forty"}]}]}
+    before = (await client.post("/fhir/QuestionnaireResponse/$validate", json=qr)).json()["issue"]
+    assert [i["severity"] for i in before if "could not be resolved" in i["diagnostics"]] == ["warning"]
+    assert (await client.post("/fhir/Questionnaire", json=QUESTIONNAIRE)).status_code == 201
+    after = (await client.post("/fhir/QuestionnaireResponse/$validate", json=qr)).json()["issue"]
+    assert [(i["severity"], i["expression"]) for i in after if i["severity"] == "error"] == [
+        ("error", ["QuestionnaireResponse.item[0].answer[0].value.ofType(string)"])]
+    qr["item"] = []
+    missing = (await client.post("/fhir/QuestionnaireResponse/$validate", json=qr)).json()["issue"]
+    assert [i["diagnostics"] for i in missing if i["severity"] == "error"] == [
+        "No response answer found for required item with linkId 'age'"]

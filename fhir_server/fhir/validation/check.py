@@ -16,13 +16,22 @@ from typing import Any
 
 from .. import registry
 from ..outcome import Issue
+from . import kinds
+from .questionnaire import QuestionnaireLookup
 from .validator import Validator
 
 _BAD = ("error", "fatal")
 
 
-def validate(validator: Validator, resource: dict[str, Any], profiles: Iterable[str] = ()) -> list[Issue]:
-    """The walk's issues, plus each place only the schema pass found fault with (one issue per place)."""
+def validate(
+    validator: Validator,
+    resource: dict[str, Any],
+    profiles: Iterable[str] = (),
+    questionnaires: QuestionnaireLookup | None = None,
+) -> list[Issue]:
+    """The walk's issues, plus each place only the schema pass found fault with (one issue per place), then
+    the rules of particular resource kinds (:mod:`.kinds`: a QuestionnaireResponse against its Questionnaire,
+    which ``questionnaires`` serves, Bundle references)."""
     rest = validator.validate(resource, list(profiles), meta_profiles=True)
     flagged = {i.expression for i in rest if i.severity in _BAD}
     kept: list[Issue] = []
@@ -31,7 +40,15 @@ def validate(validator: Validator, resource: dict[str, Any], profiles: Iterable[
             continue
         flagged.add(issue.expression)
         kept.append(issue)
-    return kept + rest
+    issues = kept + rest
+    if isinstance(resource, dict):
+        try:
+            issues += kinds.check(resource, validator.source, questionnaires)
+        except (RecursionError, TypeError, ValueError, AttributeError, KeyError) as exc:
+            # a bug here is not the client's fault: say what was not checked rather than answer 500
+            issues.append(Issue("error", "exception", f"The validator failed ({type(exc).__name__}); the "
+                                "resource was not fully checked", (str(resource.get("resourceType", "")),)))
+    return issues
 
 
 def _within(issue: Issue, flagged: set[tuple[str, ...]]) -> bool:

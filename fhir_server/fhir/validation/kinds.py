@@ -1,0 +1,84 @@
+"""Rules of particular resource kinds that no StructureDefinition can express, run after the profile walk.
+
+The HL7 Java validator checks some resources against other resources or against rules written in prose: a
+QuestionnaireResponse against its Questionnaire, a Questionnaire's ``enableWhen`` targets, a Bundle's entries
+and the references between them. These run here on the resource and on every resource inside it (contained
+resources, Bundle entries, nested Bundles), each at its FHIRPath location.
+
+The caller hands in what needs I/O: ``questionnaires`` maps a canonical (``url`` or ``url|version``) to the
+Questionnaire it holds (:func:`questionnaire_refs` lists the canonicals a payload names).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from ..outcome import Issue
+from .bundles import check_bundle
+from .definitions import DefinitionSource
+from .questionnaire import QuestionnaireLookup, check_questionnaire, check_response
+
+MAX_NESTING = 8  # Bundles in Bundles in contained resources…: deeper ones are not walked again
+
+
+def embedded(resource: Mapping[str, Any], path: str, depth: int = 0) -> Iterator[tuple[Mapping[str, Any], str]]:
+    """The resource and every resource inside it (contained, Bundle entries, Parameters), with paths."""
+    yield resource, path
+    if depth >= MAX_NESTING:
+        return
+    for i, inner in enumerate(resource.get("contained") or ()):
+        if isinstance(inner, dict) and isinstance(inner.get("resourceType"), str):
+            yield from embedded(inner, f"{path}.contained[{i}]", depth + 1)
+    if resource.get("resourceType") == "Bundle":
+        for i, entry in enumerate(resource.get("entry") or ()):
+            inner = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(inner, dict) and isinstance(inner.get("resourceType"), str):
+                yield from embedded(inner, f"{path}.entry[{i}].resource", depth + 1)
+
+
+def questionnaire_refs(resource: Mapping[str, Any]) -> set[str]:
+    """The Questionnaire canonicals named by the QuestionnaireResponses in ``resource`` (not ``#contained``)."""
+    refs = set()
+    for res, _ in embedded(resource, ""):
+        ref = res.get("questionnaire") if res.get("resourceType") == "QuestionnaireResponse" else None
+        if isinstance(ref, str) and ref and not ref.startswith("#"):
+            refs.add(ref)
+    return refs
+
+
+def check(
+    resource: Mapping[str, Any],
+    source: DefinitionSource,
+    questionnaires: QuestionnaireLookup | None = None,
+) -> list[Issue]:
+    issues: list[Issue] = []
+    rtype = resource.get("resourceType")
+    if not isinstance(rtype, str):
+        return issues
+    lookup: QuestionnaireLookup = questionnaires or (lambda _url: None)
+    in_bundle = _bundled_questionnaires(resource)
+
+    def find(url: str) -> Mapping[str, Any] | None:
+        return lookup(url) or in_bundle(url)
+
+    for res, path in embedded(resource, rtype):
+        kind = res.get("resourceType")
+        if kind == "QuestionnaireResponse":
+            issues += check_response(res, path, find, source.expansion)
+        elif kind == "Questionnaire":
+            issues += check_questionnaire(res, path)
+        elif kind == "Bundle":
+            issues += check_bundle(res, path)
+    return issues
+
+
+def _bundled_questionnaires(resource: Mapping[str, Any]) -> Callable[[str], Mapping[str, Any] | None]:
+    """Questionnaires carried in the same payload (a Bundle with the form and its responses) by url."""
+    found: dict[str, Mapping[str, Any]] = {}
+    for res, _ in embedded(resource, ""):
+        if res.get("resourceType") == "Questionnaire" and isinstance(res.get("url"), str):
+            found.setdefault(res["url"], res)
+            if isinstance(res.get("version"), str):
+                found.setdefault(f"{res['url']}|{res['version']}", res)
+    return found.get

@@ -1,0 +1,74 @@
+"""Bundle entries and the references between them (bundle.html, references.html#bundle-references)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_server.fhir.validation import DefinitionSource, Validator, check
+
+VALIDATOR = Validator(DefinitionSource())
+PATIENT_URL = "http://example.org/fhir/Patient/1"
+
+
+def bundle(btype: str, *entries: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": btype, "entry": list(entries), **extra}
+
+
+def issues(resource: dict[str, Any], severity: str = "error") -> list[tuple[str, str]]:
+    return [(i.expression[0] if i.expression else "", i.diagnostics)
+            for i in check.validate(VALIDATOR, resource) if i.severity == severity]
+
+
+def document(*refs: str) -> dict[str, Any]:
+    composition = {"resourceType": "Composition", "status": "final", "type": {"text": "note"}, "date": "2024-01-01",
+                   "title": "Note", "subject": {"reference": refs[0]},
+                   "author": [{"reference": r} for r in refs[1:]] or [{"display": "me"}]}
+    return bundle("document",
+                  {"fullUrl": "http://example.org/fhir/Composition/c", "resource": {**composition, "id": "c"}},
+                  {"fullUrl": PATIENT_URL, "resource": {"resourceType": "Patient", "id": "1"}},
+                  identifier={"system": "urn:ietf:rfc:3986", "value": "urn:uuid:4f6a3c1e-2b7d-4e8a-9c3f-1a2b3c4d5e6f"},
+                  timestamp="2024-01-01T00:00:00Z")
+
+
+def test_a_document_carries_what_its_composition_refers_to() -> None:
+    assert [d for _, d in issues(document("Patient/1"))] == []
+    assert issues(document("Patient/1", "Organization/666")) == [
+        ("Bundle.entry[0].resource.author[0].reference", "Can't find 'Organization/666' in the bundle "
+         "(Composition.author)")]
+
+
+def test_a_relative_reference_resolves_against_the_entry_base() -> None:
+    assert issues(document(PATIENT_URL)) == []
+    assert [d for _, d in issues(document("http://other.org/fhir/Patient/1"))] == [
+        "Can't find 'http://other.org/fhir/Patient/1' in the bundle (Composition.subject)"]
+
+
+def test_a_urn_reference_no_entry_carries_is_a_warning() -> None:
+    b = bundle("collection", {"fullUrl": "urn:uuid:4f6a3c1e-2b7d-4e8a-9c3f-1a2b3c4d5e60", "resource": {
+        "resourceType": "Patient", "managingOrganization": {"reference": "urn:uuid:4f6a3c1e-2b7d-4e8a-9c3f-1a2b3c4d5e61"}}})
+    assert issues(b) == []
+    assert [p for p, d in issues(b, "warning") if "URN reference" in d] == [
+        "Bundle.entry[0].resource.managingOrganization"]
+
+
+def test_a_collection_may_refer_outside_itself() -> None:
+    b = bundle("collection", {"fullUrl": PATIENT_URL, "resource": {
+        "resourceType": "Patient", "id": "1", "managingOrganization": {"reference": "Organization/666"}}})
+    assert issues(b) == []
+
+
+def test_the_full_url_names_the_entry_resource() -> None:
+    b = bundle("collection", {"fullUrl": PATIENT_URL, "resource": {"resourceType": "Patient", "id": "2"}})
+    assert issues(b) == [("Bundle.entry[0].resource.id",
+                          f"Resource ID does not match the ID in the entry full URL ('2' vs '{PATIENT_URL}')")]
+
+
+def test_the_full_url_is_absolute() -> None:
+    b = bundle("collection", {"fullUrl": "Patient/1", "resource": {"resourceType": "Patient", "id": "1"}})
+    assert ("Bundle.entry[0].fullUrl", "The fullUrl must be an absolute URL (not 'Patient/1')") in issues(b)
+
+
+def test_a_transaction_entry_needs_its_request() -> None:
+    b = bundle("transaction", {"fullUrl": "urn:uuid:4f6a3c1e-2b7d-4e8a-9c3f-1a2b3c4d5e60",
+                               "resource": {"resourceType": "Patient"}})
+    assert any("bdl-3" in d for _, d in issues(b))
