@@ -44,8 +44,9 @@ def test_a_relative_reference_resolves_against_the_entry_base() -> None:
 
 
 def test_a_urn_reference_no_entry_carries_is_a_warning() -> None:
+    missing = "urn:uuid:4f6a3c1e-2b7d-4e8a-9c3f-1a2b3c4d5e61"
     b = bundle("collection", {"fullUrl": "urn:uuid:4f6a3c1e-2b7d-4e8a-9c3f-1a2b3c4d5e60", "resource": {
-        "resourceType": "Patient", "managingOrganization": {"reference": "urn:uuid:4f6a3c1e-2b7d-4e8a-9c3f-1a2b3c4d5e61"}}})
+        "resourceType": "Patient", "managingOrganization": {"reference": missing}}})
     assert issues(b) == []
     assert [p for p, d in issues(b, "warning") if "URN reference" in d] == [
         "Bundle.entry[0].resource.managingOrganization"]
