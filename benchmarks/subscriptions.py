@@ -3,7 +3,7 @@
 - **Ingest**: transaction Bundles of 100 Observations spread over 100 patients, on a fresh server with no
   subscription and on a fresh server with 1,000 active subscriptions (10 per patient, so every write matches
   1 %: classic ``Observation?patient=…``, classic with ``&status=final``, topic patient-data-change). Delivery is
-  off on those two servers (``FHIR_SUBSCRIPTION_DELIVERY=false``): the events are matched, numbered and recorded
+  off on those two servers (``FHIR_SUBSCRIPTION_DELIVERY=false``): the events are matched and recorded
   in each write's transaction — the cost this measures — but not sent, so the sending of 40,000 notifications
   does not compete for the same two cores. Target: ≥ 90 % of the rate without subscriptions.
 - **Latency**: a fresh server with delivery on, the same 1,000 subscriptions (half topic ``id-only``, half

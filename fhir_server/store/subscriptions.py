@@ -2,10 +2,13 @@
 
 The FHIR ``Subscription`` resource is stored like any other resource; beside it each store keeps one
 :class:`SubscriptionState` per subscription (status, owner, parsed spec, event counter, delivery progress, lease)
-and its events (:class:`EventRow`, unique per (subscription, number)). Both live in the store so every server
-worker sees them: the events are appended in the *same transaction* as the write that caused them
-(:meth:`SubscriptionStore.append`), and delivery workers take short leases on a subscription
-(:meth:`SubscriptionStore.claim`) instead of holding a transaction across an HTTP request.
+and its events. Both live in the store so every server worker sees them: the events are appended, unnumbered, in the
+*same transaction* as the write that caused them (:meth:`SubscriptionStore.append`, :class:`Pending`); a delivery
+worker holding the subscription's lease (:meth:`SubscriptionStore.claim` — a short lease, never a transaction held
+across an HTTP request) passes them through the consent gate as the subscription's owner and numbers only those
+the owner may see (:meth:`SubscriptionStore.number`, unique per (subscription, number)). So a subscription's
+numbers and counts (``$status``, ``$events``, ``event-number``) count only what its owner may see: a withheld
+write leaves no gap and no count behind (ACCESS.md §B, §E).
 
 ``keys`` are the index entries matching starts from: ``"<Type>|<param>=<value>"`` for the one equality filter a
 subscription is filed under, or ``"<Type>|*"`` when it has none (see ``subscriptions.matching``).
@@ -32,8 +35,8 @@ class SubscriptionState:
     owner: dict[str, Any]  # the Caller that created it, as JSON
     spec: dict[str, Any]  # the parsed Subscription (subscriptions.model.Spec as JSON)
     keys: list[str]
-    last_number: int = 0  # events recorded so far (the last number given)
-    delivered: int = 0  # events delivered (or skipped by the gate) so far
+    last_number: int = 0  # events numbered so far (the last number given; only events the owner may see)
+    delivered: int = 0  # numbered events delivered (or skipped by the gate at delivery) so far
     attempts: int = 0  # failed attempts of the current delivery or handshake
     retry_at: float = 0.0
     error: str | None = None
@@ -56,6 +59,15 @@ class EventRow:
     version_id: int
     interaction: str
     at: str  # the version's lastUpdated instant
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An event recorded but not numbered yet (``event.number`` is 0): ``token`` names it to
+    :meth:`SubscriptionStore.number`."""
+
+    token: Any
+    event: EventRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +96,7 @@ class SubscriptionStore(Protocol):
         """Subscriptions not ``off`` filed under any of ``keys``."""
 
     async def append(self, tx: Transaction, subscription_ids: list[str], event: EventRow) -> None:
-        """Record ``event`` for each subscription, numbered next in each (``event.subscription``/``number`` are
-        ignored)."""
+        """Record ``event``, unnumbered, for each subscription (``event.subscription``/``number`` are ignored)."""
 
     async def register(self, tx: Transaction, state: SubscriptionState) -> None:
         """Insert or replace a subscription's definition (status, owner, spec, keys); its counters stay."""
@@ -98,14 +109,22 @@ class SubscriptionStore(Protocol):
 
     async def claim(self, worker: str, now: float, lease_seconds: float, limit: int, exclude: list[str],
                     websocket_ids: list[str]) -> list[SubscriptionState]:
-        """Lease up to ``limit`` subscriptions that have work due now (events to deliver, a handshake, a
-        heartbeat) and no live lease; websocket subscriptions only when bound here (``websocket_ids``)."""
+        """Lease up to ``limit`` subscriptions that have work due now (events to number or deliver, a handshake,
+        a heartbeat) and no live lease; websocket subscriptions only when bound here (``websocket_ids``)."""
 
     async def renew(self, id: str, worker: str, until: float) -> bool:
         """Extend a lease this worker holds; False when it lost it."""
 
     async def finish(self, id: str, worker: str, changes: dict[str, Any]) -> bool:
         """Apply ``changes`` (fields of :class:`SubscriptionState`) and release the lease, if still held."""
+
+    async def pending(self, id: str, limit: int) -> list[Pending]:
+        """The subscription's unnumbered events in write order (at most ``limit``)."""
+
+    async def number(self, id: str, worker: str, accepted: list[Any], consumed: list[Any]) -> int | None:
+        """In one transaction, if ``worker`` still holds the lease: give the pending events ``accepted`` (tokens,
+        in order) the next numbers, forget the pending events ``consumed`` (a superset), and return the new
+        ``last_number``; None (and nothing changed) when the lease was lost or another worker numbered them."""
 
     async def events(self, id: str, first: int, last: int, limit: int) -> list[EventRow]:
         """Events numbered ``first``..``last`` in order (at most ``limit``)."""

@@ -12,8 +12,11 @@ is claimed again (at least once; a redelivery carries the same number).
   subscription goes to ``error`` with the reason (events are still recorded; ``$events`` replays them).
 - **Isolation**: at most ``FHIR_SUBSCRIPTION_ENDPOINT_CONCURRENCY`` requests per endpoint origin at once, and
   each subscription in its own task, so a slow endpoint delays only its own subscriptions.
-- **Enforcement**: each event goes through the consent gate as the subscription's owner, at delivery time;
-  what the owner may not see is skipped; ``full-resource`` payloads are the disclosed copy.
+- **Enforcement**: events are recorded unnumbered; the worker holding the lease passes them through the consent
+  gate as the subscription's owner and numbers only those the owner may see (:meth:`DeliveryWorker._number`),
+  so a withheld write leaves no gap in ``event-number`` and no count in ``$status``. Each numbered event goes
+  through the gate again when it is sent (a revocation since stops it at once); ``full-resource`` payloads are
+  the disclosed copy.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import functools
 import logging
 import random
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -36,11 +40,13 @@ from fhir_server.subscriptions.model import Spec
 from fhir_server.subscriptions.notify import Delivered
 
 if TYPE_CHECKING:
+    from fhir_server.security.caller import Caller
     from fhir_server.subscriptions.service import SubscriptionService
 
 log = logging.getLogger("fhir_server.subscriptions")
 MAX_INFLIGHT = 64
 BATCHES_PER_CLAIM = 50
+NUMBER_BATCH = 500  # pending events gated and numbered per store transaction
 HOT_SECONDS = 0.3  # after a local write, poll quickly: its commit may still be under way
 HOT_INTERVAL = 0.005
 RETAIN_EVENTS = 1000
@@ -157,10 +163,13 @@ class DeliveryWorker:
             async with self._slot(spec):
                 if not await self.subs.renew(s.id, self.id, time.time() + self._lease(spec.timeout)):
                     return
-                if s.status == "requested":
+                numbered = await self._number(s)
+                if numbered is None:  # the owner's client is disabled (or the lease was lost): nothing goes out
+                    changes = {"retry_at": time.time() + 2}
+                elif s.status == "requested":
                     changes = await self._handshake(s, spec)
                 elif s.status == "active" and s.last_number > s.delivered:
-                    changes = await self._deliver_events(s, spec)
+                    changes = await self._deliver_events(s, spec, numbered)
                 elif s.heartbeat_at is not None and s.heartbeat_at <= time.time():
                     changes = await self._heartbeat(s, spec)
         except asyncio.CancelledError:
@@ -169,6 +178,35 @@ class DeliveryWorker:
             log.exception("subscription delivery: Subscription/%s failed", s.id)
             changes = {"retry_at": time.time() + 5}
         await self.subs.finish(s.id, self.id, changes)
+
+    async def _number(self, s: SubscriptionState) -> dict[int, Delivered] | None:
+        """Gate the subscription's pending events as its owner, now, and number those it may see (the rest are
+        dropped: they leave no number and no count). Updates ``s.last_number``; returns the newly numbered events
+        with their disclosed copies (so delivery need not gate them a second time a moment later), or None when
+        nothing may be numbered now (the owner's client is disabled, or the lease was lost)."""
+        numbered: dict[int, Delivered] = {}
+        owner: Caller | None = None
+        for _ in range(BATCHES_PER_CLAIM):
+            pending = await self.subs.pending(s.id, NUMBER_BATCH)
+            if not pending:
+                break
+            if owner is None:
+                owner = await self.service.owner(s)
+                if owner is None:
+                    return None
+            shown = await self.service.disclose(owner, [p.event for p in pending])
+            kept = {id(d.event) for d in shown}
+            accepted = [p.token for p in pending if id(p.event) in kept]
+            last = await self.subs.number(s.id, self.id, accepted, [p.token for p in pending])
+            if last is None:
+                return None
+            first = last - len(shown) + 1
+            for i, d in enumerate(shown):
+                numbered[first + i] = Delivered(replace(d.event, number=first + i), d.body)
+            s.last_number = last
+            if len(pending) < NUMBER_BATCH:
+                break
+        return numbered
 
     def _sent(self, spec: Spec) -> dict[str, Any]:
         now = time.time()
@@ -197,7 +235,8 @@ class DeliveryWorker:
             await self._send_bundle(s, spec, "heartbeat", [])
         return self._sent(spec)
 
-    async def _deliver_events(self, s: SubscriptionState, spec: Spec) -> dict[str, Any]:
+    async def _deliver_events(self, s: SubscriptionState, spec: Spec, numbered: dict[int, Delivered]
+                              ) -> dict[str, Any]:
         delivered = s.delivered
         owner = await self.service.owner(s)
         if owner is None:  # the owner's client is disabled: nothing goes out, nothing is lost
@@ -208,7 +247,10 @@ class DeliveryWorker:
             events = await self.subs.events(s.id, delivered + 1, s.last_number, group)
             if not events:
                 break
-            visible = await self.service.disclose(owner, events)
+            if all(e.number in numbered for e in events):  # gated a moment ago, when they were numbered
+                visible = [numbered[e.number] for e in events]
+            else:
+                visible = await self.service.disclose(owner, events)
             attempt = Attempt(True) if not visible else await self._send_events(s, spec, visible)
             if not attempt.ok:
                 changes = await self._failed(s, attempt, f"delivery of event {events[0].number}", failures)

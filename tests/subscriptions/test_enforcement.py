@@ -79,7 +79,7 @@ async def test_partner_is_notified_only_of_what_it_may_see_and_revocation_stops_
     await asyncio.sleep(0.4)
     notes = hook.notifications()
     assert [n["entry"][1]["fullUrl"].split("/", 3)[-1] for n in notes] == [f"fhir/{general}"]
-    assert status_of(notes[0])["events"][0]["event-number"] == "2"  # event 1 (the secret one) was withheld
+    assert status_of(notes[0])["events"][0]["event-number"] == "1"  # the secret one was withheld: no number
     assert secret.split("/")[1] not in hook.requests[-1].body.decode()
     # $events as the owner leaves the withheld event out too
     events = (await client.get(f"/fhir/Subscription/{sub['id']}/$events", headers=h)).json()
@@ -139,22 +139,41 @@ async def test_a_disabled_client_gets_nothing_until_enabled_again(client: httpx.
     assert status_of(hook.notifications()[0])["events"][0]["event-number"] == "1"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ACCESS.md §B vs §E: events are numbered per subscription when a write matches, before the gate; a withheld "
-    "event still takes a number, so $status events-since-subscription-start and the gap before the next visible "
-    "event-number tell the owner that something it may not see was written. Fix: number events per owner only "
-    "when the gate (as the owner, at match time) lets them through, or renumber at delivery — a change to the "
-    "outbox/event store on both stores, not done in this session."))
 async def test_a_withheld_event_leaves_no_trace_in_event_numbers_or_counts(
         client: httpx.AsyncClient, hook: Receiver) -> None:
+    """ACCESS.md §B/§E: a subscription's numbers count only what its owner may see, so neither
+    ``events-since-subscription-start`` nor a gap before the next ``event-number`` reveals a withheld write; an
+    administrator's subscription on the same data counts both."""
     w = await build(client, "mental-health")
     h = partner(w.orgs["PLAN"])
     r = await client.post("/fhir/Subscription", headers=h, json=topic(
         PATIENT_DATA_CHANGE, hook.url, filters=[f"Observation?patient={w.patient}"]))
     assert r.status_code == 201, r.text
     sub = r.json()
+    admin = (await client.post("/fhir/Subscription", json=topic(
+        PATIENT_DATA_CHANGE, hook.url, filters=[f"Observation?patient={w.patient}"]))).json()
     await _active(client, sub["id"], h)
+    await _active(client, admin["id"], {})
     await w.post(observation(w.patient, "2222-2", labels_of("mental-health")))
+    await hook.wait_for(3)  # two handshakes, then the administrator's notification: the write went through
     await asyncio.sleep(0.4)
     status = status_of((await client.get(f"/fhir/Subscription/{sub['id']}/$status", headers=h)).json())
     assert status["events-since-subscription-start"] == "0"
+
+    general = await w.post(observation(w.patient, "1111-1"))
+    await hook.wait_for(5)
+    await asyncio.sleep(0.4)
+    mine = [n for n in hook.notifications()
+            if status_of(n)["subscription"]["reference"].endswith(f"/Subscription/{sub['id']}")]
+    assert len(mine) == 1
+    assert [e["event-number"] for e in status_of(mine[0])["events"]] == ["1"]  # no gap before it
+    assert status_of(mine[0])["events-since-subscription-start"] == "1"
+    status = status_of((await client.get(f"/fhir/Subscription/{sub['id']}/$status", headers=h)).json())
+    assert status["events-since-subscription-start"] == "1"
+    events = (await client.get(f"/fhir/Subscription/{sub['id']}/$events", headers=h,
+                               params={"eventsSinceNumber": "1", "content": "id-only"})).json()
+    assert [e["fullUrl"].split("/", 3)[-1] for e in events["entry"][1:]] == [f"fhir/{general}"]
+    assert status_of(events)["events-since-subscription-start"] == "1"
+    # the administrator's subscription saw both writes, numbered 1 and 2
+    theirs = status_of((await client.get(f"/fhir/Subscription/{admin['id']}/$status")).json())
+    assert theirs["events-since-subscription-start"] == "2"

@@ -5,16 +5,16 @@
 
 A write appends its events to ``sub_pending`` with the write's session, inside its multi-document transaction,
 and touches nothing else: numbering there (``$inc`` on the subscription's document) would make every two
-concurrent writes that match the same subscription conflict. Numbers are given when a worker claims work
-(:meth:`MongoSubscriptions.claim`): one transaction per subscription moves its pending events, in write order,
-to ``sub_event`` with the next numbers (``$inc``); two workers doing it at once conflict and the loser finds
-nothing left, and the unique (subscription, number) index makes a double number impossible. Leases are
-single-document ``find_one_and_update`` calls, atomic without a transaction.
+concurrent writes that match the same subscription conflict. Numbers are given by the worker holding the
+subscription's lease, after the consent gate (:meth:`MongoSubscriptions.number`): one transaction checks the lease
+and increments the counter on the subscription's document, inserts the numbered events and deletes the pending
+ones; two workers doing it at once conflict and the loser's transaction is undone, and the unique
+(subscription, number) index makes a double number impossible. Leases are single-document
+``find_one_and_update`` calls, atomic without a transaction.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
@@ -22,7 +22,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 from fhir_server.store.base import Transaction
 from fhir_server.store.mongo.errors import translate
 from fhir_server.store.mongo.store import DRIVER_ERRORS, MongoStore, MongoTransaction
-from fhir_server.store.subscriptions import Candidate, EventRow, SubscriptionState, filters_text
+from fhir_server.store.subscriptions import Candidate, EventRow, Pending, SubscriptionState, filters_text
 
 STATES = "sub_state"
 EVENTS = "sub_event"
@@ -48,11 +48,16 @@ def _session(tx: Transaction) -> Any:
     return tx.session
 
 
-def _due(now: float) -> dict[str, Any]:
+class _Lost(Exception):
+    """Another worker numbered the pending events first."""
+
+
+def _due(now: float, with_pending: list[str]) -> dict[str, Any]:
     return {"status": {"$ne": "off"}, "lease_until": {"$lt": now}, "retry_at": {"$lte": now}, "$or": [
         {"status": "active", "$expr": {"$gt": ["$last_number", "$delivered"]}},
         {"status": "requested", "kind": "topic", "channel": "rest-hook"},
         {"heartbeat_at": {"$ne": None, "$lte": now}},
+        {"_id": {"$in": with_pending}},
     ]}
 
 
@@ -69,12 +74,13 @@ class MongoSubscriptions:
         return self.store.db[EVENTS]
 
     @property
-    def pending(self) -> Any:
+    def pending_collection(self) -> Any:
         return self.store.db[PENDING]
 
     async def open(self) -> None:
         try:
-            await self.pending.create_indexes([IndexModel([("sub", ASCENDING), ("at", ASCENDING)], name="sub_at")])
+            await self.pending_collection.create_indexes(
+                [IndexModel([("sub", ASCENDING), ("at", ASCENDING)], name="sub_at")])
             await self.states.create_indexes([IndexModel([("keys", ASCENDING)], name="keys"),
                                               IndexModel([("ws_token", ASCENDING)], name="ws_token"),
                                               IndexModel([("lease_until", ASCENDING)], name="lease_until")])
@@ -95,37 +101,46 @@ class MongoSubscriptions:
         docs = [{"sub": sub_id, "rtype": event.resource_type, "rid": event.id, "vid": event.version_id,
                  "interaction": event.interaction, "at": event.at} for sub_id in subscription_ids]
         try:
-            await self.pending.insert_many(docs, session=_session(tx))
+            await self.pending_collection.insert_many(docs, session=_session(tx))
         except DRIVER_ERRORS as e:
             raise translate(e, "recording subscription events") from e
 
-    async def _sequence(self) -> None:
-        """Number the pending events of every subscription that has some (see the module docstring)."""
+    async def pending(self, id: str, limit: int) -> list[Pending]:
         try:
-            found = await self.pending.find({}, {"sub": 1}, limit=5000).to_list(None)
+            docs = await self.pending_collection.find({"sub": id}, sort=_WRITE_ORDER, limit=limit).to_list(None)
         except DRIVER_ERRORS as e:
-            raise translate(e, "reading pending subscription events") from e
-        for sub_id in dict.fromkeys(d["sub"] for d in found):
-            await self.store.run_transaction(functools.partial(self._number, sub_id=sub_id))
+            raise translate(e, f"reading pending events of Subscription/{id}") from e
+        return [Pending(d["_id"], EventRow(id, 0, d["rtype"], d["rid"], d["vid"], d["interaction"], d["at"]))
+                for d in docs]
 
-    async def _number(self, tx: Transaction, *, sub_id: str) -> None:
-        s = _session(tx)
+    async def number(self, id: str, worker: str, accepted: list[Any], consumed: list[Any]) -> int | None:
+        async def give(tx: Transaction) -> int | None:
+            s = _session(tx)
+            try:
+                docs = {d["_id"]: d for d in await self.pending_collection.find(
+                    {"_id": {"$in": accepted}}, session=s).to_list(None)}
+                state = await self.states.find_one_and_update(
+                    {"_id": id, "lease_owner": worker}, {"$inc": {"last_number": len(accepted)}},
+                    projection={"last_number": 1}, return_document=ReturnDocument.AFTER, session=s)
+                if state is None:
+                    return None
+                gone = (await self.pending_collection.delete_many({"_id": {"$in": consumed}}, session=s)
+                        ).deleted_count
+                if gone != len(consumed) or len(docs) != len(accepted):
+                    raise _Lost  # numbered meanwhile: the transaction is undone
+                first = state["last_number"] - len(accepted) + 1
+                if accepted:
+                    await self.event_collection.insert_many(
+                        [{k: v for k, v in docs[token].items() if k != "_id"} | {"n": first + i}
+                         for i, token in enumerate(accepted)], session=s)
+            except DRIVER_ERRORS as e:
+                raise translate(e, f"numbering events of Subscription/{id}") from e
+            return int(state["last_number"])
+
         try:
-            docs = await self.pending.find({"sub": sub_id}, sort=_WRITE_ORDER, limit=1000,
-                                           session=s).to_list(None)
-            if not docs:
-                return
-            state = await self.states.find_one_and_update(
-                {"_id": sub_id}, {"$inc": {"last_number": len(docs)}}, projection={"last_number": 1},
-                return_document=ReturnDocument.AFTER, session=s)
-            if state is not None:
-                first = state["last_number"] - len(docs) + 1
-                await self.event_collection.insert_many(
-                    [{k: v for k, v in d.items() if k != "_id"} | {"n": first + i} for i, d in enumerate(docs)],
-                    session=s)
-            await self.pending.delete_many({"_id": {"$in": [d["_id"] for d in docs]}}, session=s)
-        except DRIVER_ERRORS as e:
-            raise translate(e, f"numbering events of Subscription/{sub_id}") from e
+            return await self.store.run_transaction(give)
+        except _Lost:
+            return None
 
     async def register(self, tx: Transaction, state: SubscriptionState) -> None:
         definition = {"kind": state.kind, "channel": state.channel, "status": state.status, "owner": state.owner,
@@ -145,7 +160,7 @@ class MongoSubscriptions:
         try:
             await self.states.delete_one({"_id": id}, session=s)
             await self.event_collection.delete_many({"sub": id}, session=s)
-            await self.pending.delete_many({"sub": id}, session=s)
+            await self.pending_collection.delete_many({"sub": id}, session=s)
         except DRIVER_ERRORS as e:
             raise translate(e, f"unregistering Subscription/{id}") from e
 
@@ -158,8 +173,11 @@ class MongoSubscriptions:
 
     async def claim(self, worker: str, now: float, lease_seconds: float, limit: int, exclude: list[str],
                     websocket_ids: list[str]) -> list[SubscriptionState]:
-        await self._sequence()
-        filt = _due(now)
+        try:
+            found = await self.pending_collection.find({}, {"sub": 1}, limit=5000).to_list(None)
+        except DRIVER_ERRORS as e:
+            raise translate(e, "reading pending subscription events") from e
+        filt = _due(now, list(dict.fromkeys(d["sub"] for d in found)))
         filt["_id"] = {"$nin": exclude}
         filt["$and"] = [{"$or": [{"channel": {"$ne": "websocket"}}, {"_id": {"$in": websocket_ids}}]}]
         claimed: list[SubscriptionState] = []

@@ -3,8 +3,10 @@
 Events are appended on the writer connection inside the write's own ``BEGIN IMMEDIATE`` transaction, so a
 committed write always has its events. Ingest must not slow down much with many subscriptions, so a write costs
 a fixed handful of statements whatever the number of subscriptions it matches: one ``outbox_event`` row for the
-version, then per matched subscription a narrow ``subscription_event`` row (integer subscription key, number,
-event row) numbered from ``subscription_counter`` (``PRIMARY KEY (sid, number)`` makes a duplicate number
+version, then one narrow ``subscription_pending`` row (integer subscription key, event row) per matched
+subscription — no counter is touched, so writes never wait on one another's numbers. A delivery worker holding
+the subscription's lease gates the pending rows and numbers those its owner may see into ``subscription_event``
+from ``subscription_counter`` in one small transaction (``PRIMARY KEY (sid, number)`` makes a duplicate number
 impossible). Matching reads ``subscription_key`` only (a subscription that is ``off`` has no keys). Leases are
 small write transactions of their own through the store's writer lock; nothing is held across an HTTP request.
 """
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from fhir_server.store.base import Transaction
-from fhir_server.store.subscriptions import Candidate, EventRow, SubscriptionState, filters_text
+from fhir_server.store.subscriptions import Candidate, EventRow, Pending, SubscriptionState, filters_text
 
 if TYPE_CHECKING:
     from fhir_server.store.sqlite.store import SQLiteStore
@@ -69,6 +71,12 @@ CREATE TABLE IF NOT EXISTS subscription_event (
     PRIMARY KEY (sid, number)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS subscription_event_eid ON subscription_event (eid);
+CREATE TABLE IF NOT EXISTS subscription_pending (
+    sid INTEGER NOT NULL,
+    eid INTEGER NOT NULL,
+    PRIMARY KEY (sid, eid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS subscription_pending_eid ON subscription_pending (eid);
 """
 
 _STATE_COLUMNS = ("id", "kind", "channel", "status", "owner", "spec", "last_number", "delivered", "attempts",
@@ -80,7 +88,12 @@ _CHANGEABLE = frozenset(_STATE_COLUMNS) - {"id", "kind", "channel", "owner", "sp
 _DUE = ("s.status != 'off' AND s.lease_until < :now AND s.retry_at <= :now AND ("
         " (s.status = 'active' AND c.last_number > s.delivered)"
         " OR (s.status = 'requested' AND s.kind = 'topic' AND s.channel = 'rest-hook')"
-        " OR (s.heartbeat_at IS NOT NULL AND s.heartbeat_at <= :now))")
+        " OR (s.heartbeat_at IS NOT NULL AND s.heartbeat_at <= :now)"
+        " OR EXISTS (SELECT 1 FROM subscription_pending p WHERE p.sid = s.sid))")
+
+
+class _Lost(Exception):
+    """Another worker numbered the pending events first."""
 
 
 def _state(row: sqlite3.Row | tuple[Any, ...]) -> SubscriptionState:
@@ -119,12 +132,8 @@ class SQLiteSubscriptions:
         conn = _conn(tx)
         eid = conn.execute("INSERT INTO outbox_event (rtype, id, vid, interaction, at) VALUES (?, ?, ?, ?, ?)",
                            (event.resource_type, event.id, event.version_id, event.interaction, event.at)).lastrowid
-        sids = [int(i) for i in subscription_ids]
-        marks = _marks(len(sids))
-        conn.execute("INSERT INTO subscription_event (sid, number, eid)"
-                     f" SELECT sid, last_number + 1, ? FROM subscription_counter WHERE sid IN ({marks})",
-                     (eid, *sids))
-        conn.execute(f"UPDATE subscription_counter SET last_number = last_number + 1 WHERE sid IN ({marks})", sids)
+        conn.executemany("INSERT INTO subscription_pending (sid, eid) VALUES (?, ?)",
+                         [(int(i), eid) for i in subscription_ids])
 
     async def register(self, tx: Transaction, state: SubscriptionState) -> None:
         conn = _conn(tx)
@@ -148,7 +157,8 @@ class SQLiteSubscriptions:
         row = conn.execute("SELECT sid FROM subscription_state WHERE id = ?", (id,)).fetchone()
         if row is None:
             return
-        for table in ("subscription_key", "subscription_event", "subscription_counter", "subscription_state"):
+        for table in ("subscription_key", "subscription_event", "subscription_pending", "subscription_counter",
+                      "subscription_state"):
             conn.execute(f"DELETE FROM {table} WHERE sid = ?", row)
 
     async def get(self, id: str) -> SubscriptionState | None:
@@ -197,6 +207,35 @@ class SQLiteSubscriptions:
                 {**changes, "id": id, "worker": worker})
         return cur.rowcount == 1
 
+    async def pending(self, id: str, limit: int) -> list[Pending]:
+        rows = self.store.reader.execute(
+            "SELECT o.eid, o.rtype, o.id, o.vid, o.interaction, o.at FROM subscription_state s"
+            " JOIN subscription_pending p ON p.sid = s.sid JOIN outbox_event o ON o.eid = p.eid"
+            " WHERE s.id = ? ORDER BY p.eid LIMIT ?", (id, limit)).fetchall()
+        return [Pending(eid, EventRow(id, 0, *rest)) for eid, *rest in rows]
+
+    async def number(self, id: str, worker: str, accepted: list[Any], consumed: list[Any]) -> int | None:
+        try:
+            async with self.store.transaction() as tx:
+                conn = tx.connection
+                row = conn.execute(f"SELECT s.sid, c.last_number FROM {_FROM} WHERE s.id = ? AND s.lease_owner = ?",
+                                   (id, worker)).fetchone()
+                if row is None:
+                    return None
+                sid, last = row
+                gone = conn.execute(
+                    f"DELETE FROM subscription_pending WHERE sid = ? AND eid IN ({_marks(len(consumed))})",
+                    (sid, *consumed)).rowcount
+                if gone != len(consumed):  # numbered meanwhile: undo everything (the transaction rolls back)
+                    raise _Lost
+                conn.executemany("INSERT INTO subscription_event (sid, number, eid) VALUES (?, ?, ?)",
+                                 [(sid, last + i, eid) for i, eid in enumerate(accepted, 1)])
+                last += len(accepted)
+                conn.execute("UPDATE subscription_counter SET last_number = ? WHERE sid = ?", (last, sid))
+        except _Lost:
+            return None
+        return int(last)
+
     async def events(self, id: str, first: int, last: int, limit: int) -> list[EventRow]:
         rows = self.store.reader.execute(
             "SELECT s.id, e.number, o.rtype, o.id, o.vid, o.interaction, o.at FROM subscription_state s"
@@ -213,8 +252,9 @@ class SQLiteSubscriptions:
                 " AND number < ? AND (SELECT at FROM outbox_event o WHERE o.eid = subscription_event.eid) < ?",
                 (id, below, before))
             # event rows no subscription refers to any more (eids only grow: everything below the smallest)
-            conn.execute("DELETE FROM outbox_event WHERE eid < coalesce((SELECT min(eid) FROM subscription_event),"
-                         " (SELECT max(eid) + 1 FROM outbox_event))")
+            conn.execute("DELETE FROM outbox_event WHERE eid < min(coalesce((SELECT min(eid) FROM subscription_event),"
+                         " (SELECT max(eid) + 1 FROM outbox_event)), coalesce((SELECT min(eid) FROM"
+                         " subscription_pending), (SELECT max(eid) + 1 FROM outbox_event)))")
 
     async def set_token(self, ids: list[str], token: str, expires: float) -> None:
         async with self.store.transaction() as tx:
