@@ -216,6 +216,13 @@ def _token(args: argparse.Namespace) -> int:
     return _on_store(args, lambda store, settings: admin.token_command(args, store, settings))
 
 
+def _users(args: argparse.Namespace) -> int:
+    """``fhir-server users add|list|disable|enable|passwd``: people who sign in to the web page."""
+    from fhir_server.security import users_admin
+
+    return _on_store(args, lambda store, settings: users_admin.users_command(args, store, settings))
+
+
 def _ascmi_disclosures(args: argparse.Namespace) -> int:
     """A person's accounting of disclosures, in plain language (who received what, when, on which basis)."""
     from fhir_server.consent.report import report
@@ -277,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fhir_server.security.admin import add_parsers
 
     add_parsers(sub, _clients, _token)
+    from fhir_server.security.users_admin import add_parser as add_users_parser
+
+    add_users_parser(sub, _users)
 
     ascmi = sub.add_parser("ascmi", help="ASCMI forms: import them into the store, or render them as text")
     ascmi_sub = ascmi.add_subparsers(dest="ascmi_command", required=True)

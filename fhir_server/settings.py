@@ -30,7 +30,8 @@
 | FHIR_METRICS_TOKEN | (unset) | when set, `GET /metrics` needs `Authorization: Bearer <token>` |
 | FHIR_LOG_FORMAT / FHIR_LOG_LEVEL | json / info | `json` (one object per line) or `text`; the log level |
 | FHIR_TOKEN_LIFETIME | 300 | seconds an access token lives (`expires_in`); 60 s clock skew is allowed on top |
-| FHIR_CLIENT_CACHE_SECONDS | 1 | how long a worker trusts its copy of a client's `active` flag |
+| FHIR_CLIENT_CACHE_SECONDS | 1 | how long a worker trusts its copy of a client's (or user's) `active` flag |
+| FHIR_USER_TOKEN_LIFETIME | 900 | seconds the access token of a person signed in to the web page lives |
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class Settings:
     log_level: str = "info"
     token_lifetime: int = 300
     client_cache_seconds: float = 1.0
+    user_token_lifetime: int = 900
 
     @property
     def sqlite_path(self) -> Path:
@@ -127,4 +129,5 @@ class Settings:
             log_level=(e.get("FHIR_LOG_LEVEL") or d.log_level).strip().lower(),
             token_lifetime=int(e.get("FHIR_TOKEN_LIFETIME") or d.token_lifetime),
             client_cache_seconds=float(e.get("FHIR_CLIENT_CACHE_SECONDS") or d.client_cache_seconds),
+            user_token_lifetime=int(e.get("FHIR_USER_TOKEN_LIFETIME") or d.user_token_lifetime),
         )

@@ -26,12 +26,15 @@ from fhir_server.security.audit import OUTCOME_REFUSED, balp_event
 from fhir_server.security.clients import ALGORITHMS, ClientError, new_client
 from fhir_server.security.errors import TokenError
 from fhir_server.security.service import TOKEN_PATH, Security
+from fhir_server.security.signin import AUTHORIZE_PATH, REVOKE_PATH, SignIn
 from fhir_server.settings import Settings
 from fhir_server.store.base import Store
 
-CAPABILITIES = ["client-confidential-asymmetric", "permission-v1", "permission-v2"]
+CAPABILITIES = ["client-confidential-asymmetric", "permission-v1", "permission-v2", "launch-standalone",
+                "client-public"]
 SCOPES_SUPPORTED = ["system/*.cruds", "system/*.rs", "system/*.read", "system/*.write", "system/*.*",
-                    "system/Consent.r", "system/Consent.c", "system/Patient.rs"]
+                    "system/Consent.r", "system/Consent.c", "system/Patient.rs",
+                    "user/*.cruds", "user/*.rs", "user/*.read", "user/*.write", "user/*.*"]
 log = logging.getLogger("fhir_server.security")
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _MAX_FORM = 64 * 1024
@@ -49,7 +52,11 @@ def smart_configuration_document(base: str) -> dict[str, Any]:
     return {
         "issuer": base,
         "token_endpoint": base + TOKEN_PATH,
-        "grant_types_supported": ["client_credentials"],
+        "authorization_endpoint": base + AUTHORIZE_PATH,
+        "revocation_endpoint": base + REVOKE_PATH,
+        "grant_types_supported": ["client_credentials", "authorization_code"],
+        "code_challenge_methods_supported": ["S256"],
+        "response_types_supported": ["code"],
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
         "scopes_supported": SCOPES_SUPPORTED,
@@ -69,9 +76,12 @@ def extend_capability(statement: dict[str, Any], base: str, settings: Settings) 
                                            "administrator (a development setting)"}
         return
     rest["security"] = {
-        "extension": [{"url": OAUTH_URIS, "extension": [{"url": "token", "valueUri": base + TOKEN_PATH}]}],
+        "extension": [{"url": OAUTH_URIS, "extension": [{"url": "token", "valueUri": base + TOKEN_PATH},
+                                                        {"url": "authorize", "valueUri": base + AUTHORIZE_PATH},
+                                                        {"url": "revoke", "valueUri": base + REVOKE_PATH}]}],
         "service": [{"coding": [{"system": SECURITY_SERVICE, "code": "SMART-on-FHIR", "display": "SMART-on-FHIR"}],
-                     "text": "SMART Backend Services: client_credentials with a private_key_jwt assertion"}],
+                     "text": "SMART Backend Services (client_credentials with a private_key_jwt assertion) "
+                             "and SMART App Launch standalone (authorization code + PKCE) for the web page"}],
         "description": "Every request but metadata, the SMART configuration and the token endpoint needs "
                        "'Authorization: Bearer <token>'; see /fhir/.well-known/smart-configuration.",
     }
@@ -92,7 +102,10 @@ async def token(request: Request) -> Response:
             if key in form:
                 raise TokenError("invalid_request", f"parameter {key} is repeated")
             form[key] = value
-        answer = await security(request).issue(form, token_url(request))
+        if form.get("grant_type") == "authorization_code":
+            answer = await request.app.state.signin.exchange(form)
+        else:
+            answer = await security(request).issue(form, token_url(request))
     except TokenError as exc:
         if exc.status in (401, 429):
             _audit_refused_token(request, form.get("client_assertion", ""), exc)
@@ -189,7 +202,11 @@ def install(app: FastAPI, settings: Settings, store: Store) -> Security:
                    client_cache_seconds=settings.client_cache_seconds,
                    purposes=frozenset(load_terminology(settings.canonical_base).purposes))
     app.state.security = sec
+    app.state.signin = SignIn(sec, token_lifetime=settings.user_token_lifetime)
     app.include_router(router())
+    from fhir_server.api import signin as signin_api
+
+    app.include_router(signin_api.router())
     if settings.auth == "off":
         log.warning("FHIR_AUTH=off: every request acts as an administrator; never expose this server")
     else:

@@ -55,6 +55,7 @@ from fhir_server.settings import Settings
 from fhir_server.store.base import ResourceVersion, Store
 
 CLIENT_ID_SYSTEM = "urn:ietf:params:oauth:client-id"
+PUBLIC_CLIENT_ID = "ascmi-care-partner-app"  # security.signin: one client for every person; told apart by user
 CACHE_SIZE = 50_000
 RECORD_TYPES = ("Consent", "Provenance", "DocumentReference", "RelatedPerson", "Patient")
 
@@ -79,6 +80,7 @@ class _Facts:
     labels: tuple[Coding, ...] = ()
     targets: tuple[str, ...] = ()  # Provenance: ids of the Consents it targets
     clients: tuple[str, ...] = ()  # AuditEvent: client ids of its agents
+    users: tuple[str, ...] = ()  # AuditEvent: usernames of its agents (people signed in to the web page)
     owners: tuple[str, ...] = ()  # fulfil Task: "Organization/<id>" of its owner and requester
 
 
@@ -113,6 +115,7 @@ class Gate:
         self._obligations: OrderedDict[tuple[Any, ...], tuple[Coding, ...]] = OrderedDict()
         self._disclosures: OrderedDict[tuple[Any, ...], Disclosure] = OrderedDict()
         self._facts: OrderedDict[tuple[str, str, int], _Facts] = OrderedDict()
+        self._user_system = f"{settings.canonical_base}/sid/username"  # security.audit.user_system
         self.hits = 0  # decision cache statistics (tests, benchmarks)
         self.misses = 0
 
@@ -246,7 +249,10 @@ class Gate:
             clients = tuple(str(ident.get("value")) for a in r.get("agent") or []
                             if isinstance(ident := (a.get("who") or {}).get("identifier") or {}, dict)
                             and ident.get("system") == CLIENT_ID_SYSTEM)
-            return _Facts("audit", clients=clients)
+            users = tuple(str(ident.get("value")) for a in r.get("agent") or []
+                          if isinstance(ident := (a.get("who") or {}).get("identifier") or {}, dict)
+                          and ident.get("system") == self._user_system)
+            return _Facts("audit", clients=clients, users=users)
         patients, labels = patients_of(r), self._labels(r)
         if rtype == "Consent":
             return _Facts("record", patients, labels)
@@ -314,7 +320,9 @@ class Gate:
         if item.kind == "hidden":
             return False, (), ()
         if item.kind == "audit":  # an AuditEvent records the caller's own request: its client is an agent
-            return caller.client_id in item.facts.clients, (), ()
+            if caller.user is not None:  # a person (web page): their own requests, not every user of the page
+                return caller.user in item.facts.users, (), ()
+            return caller.client_id in item.facts.clients and caller.client_id != PUBLIC_CLIENT_ID, (), ()
         assert j is not None
         if item.kind == "task" and caller.organization in item.facts.owners:
             return True, (), tuple("consent-record" for _ in item.patients)

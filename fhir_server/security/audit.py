@@ -7,6 +7,10 @@ consent gate for what it discloses (outcome ``0``). Agents: the client (``who.id
 Organization it acts for, and this server. Entities: each patient (role Patient), each resource touched (role
 Domain Resource) and the query (role Query, the request line base64-encoded in ``query`` as BALP asks).
 ``AuditEvent?patient=Patient/<id>`` then lists a person's disclosures and refusals.
+
+A person signed in through the web page is one more agent, the requestor (type ``humanuser``, ``who.identifier``
+= ``<canonical base>/sid/username|<username>``); the page's client is then not the requestor. Sign-ins, failed
+or not, are DICOM "User Authentication" events (:func:`login_event`); no password is ever part of one.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 CLIENT_ID_SYSTEM = "urn:ietf:params:oauth:client-id"
 V3_PURPOSES = frozenset({"TREAT", "COC", "CAREMGT", "HPAYMT", "HOPERAT"})
+SECURITY_ROLE = "http://terminology.hl7.org/CodeSystem/extra-security-role-type"
 OUTCOME_SUCCESS = "0"
 OUTCOME_REFUSED = "4"
 
@@ -95,7 +100,7 @@ def balp_event(
         event["outcomeDesc"] = description
     if purpose:
         event["purposeOfEvent"] = purpose
-    event["agent"] = _agents(caller, purpose, base_url)
+    event["agent"] = _agents(caller, purpose, base_url, canonical_base)
     event["source"] = {"observer": {"display": f"ASCMI FHIR server {base_url}"},
                        "type": [{"system": SOURCE_TYPE, "code": "4", "display": "Application Server"}]}
     entities = [_entity(ref, "1", "Person", "1", "Patient") for ref in patient_refs]
@@ -113,10 +118,24 @@ def balp_event(
     return event
 
 
-def _agents(caller: Caller | None, purpose: list[dict[str, Any]], base_url: str) -> list[dict[str, Any]]:
+def user_system(canonical_base: str) -> str:
+    """The identifier system of usernames in AuditEvents (the gate reads it to show people their own events)."""
+    return f"{canonical_base}/sid/username"
+
+
+def user_agent(username: str, display: str | None, canonical_base: str) -> dict[str, Any]:
+    who: dict[str, Any] = {"identifier": {"system": user_system(canonical_base), "value": username}}
+    if display:
+        who["display"] = display
+    return {"type": {"coding": [{"system": SECURITY_ROLE, "code": "humanuser", "display": "human user"}]},
+            "who": who, "requestor": True}
+
+
+def _agents(caller: Caller | None, purpose: list[dict[str, Any]], base_url: str,
+            canonical_base: str) -> list[dict[str, Any]]:
     client: dict[str, Any] = {
         "type": {"coding": [{"system": DCM, "code": "110153", "display": "Source Role ID"}]},
-        "requestor": True,
+        "requestor": caller is None or caller.user is None,
     }
     if caller is None:
         client["who"] = {"display": "unauthenticated caller"}
@@ -125,6 +144,11 @@ def _agents(caller: Caller | None, purpose: list[dict[str, Any]], base_url: str)
         if purpose:
             client["purposeOfUse"] = purpose
     agents = [client]
+    if caller is not None and caller.user is not None:
+        person = user_agent(caller.user, None, canonical_base)
+        if purpose:
+            person["purposeOfUse"] = purpose
+        agents.insert(0, person)
     if caller is not None and caller.organization:
         org: dict[str, Any] = {
             "type": {"coding": [{"system": PARTICIPATION, "code": "IRCP", "display": "information recipient"}]},
@@ -147,4 +171,39 @@ def _entity(reference: str, type_code: str, type_display: str, role: str, role_d
         "what": {"reference": reference},
         "type": {"system": ENTITY_TYPE, "code": type_code, "display": type_display},
         "role": {"system": OBJECT_ROLE, "code": role, "display": role_display},
+    }
+
+
+def login_event(
+    username: str,
+    *,
+    success: bool,
+    organization: str | None,
+    client_id: str,
+    base_url: str,
+    description: str,
+    canonical_base: str,
+) -> dict[str, Any]:
+    """A sign-in to the web page as an AuditEvent: DICOM 110114 "User Authentication" / 110122 "Login", outcome
+    ``0`` or ``4``. ``username`` is what was typed (normalised), known or not; the password never appears."""
+    agents = [user_agent(username, None, canonical_base),
+              {"type": {"coding": [{"system": DCM, "code": "110150", "display": "Application"}]},
+               "who": {"identifier": {"system": CLIENT_ID_SYSTEM, "value": client_id}}, "requestor": False}]
+    if organization:
+        agents.append({"type": {"coding": [{"system": PARTICIPATION, "code": "IRCP",
+                                            "display": "information recipient"}]},
+                       "who": {"reference": organization}, "requestor": False})
+    agents.append({"type": {"coding": [{"system": DCM, "code": "110152", "display": "Destination Role ID"}]},
+                   "who": {"display": f"ASCMI FHIR server {base_url}"}, "requestor": False})
+    return {
+        "resourceType": "AuditEvent",
+        "type": {"system": DCM, "code": "110114", "display": "User Authentication"},
+        "subtype": [{"system": DCM, "code": "110122", "display": "Login"}],
+        "action": "E",
+        "recorded": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "outcome": OUTCOME_SUCCESS if success else OUTCOME_REFUSED,
+        "outcomeDesc": description,
+        "agent": agents,
+        "source": {"observer": {"display": f"ASCMI FHIR server {base_url}"},
+                   "type": [{"system": SOURCE_TYPE, "code": "4", "display": "Application Server"}]},
     }

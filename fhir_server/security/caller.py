@@ -19,13 +19,16 @@ class Caller:
     ``organization`` is the Care Partner Organization the client acts for (``"Organization/<id>"``), ``None``
     for an administrator. ``scopes`` maps a resource type (or ``"*"``) to the SMART v2 letters granted
     (``{"Patient": "rs", "*": "r"}``). ``purpose`` is an ascmi-purpose code (``"TREAT"``), ``None`` for an
-    administrator that stated none.
+    administrator that stated none. ``user`` is the username of a person signed in through the Care Partner
+    web page (authorization code + PKCE, :mod:`fhir_server.security.signin`): ``client_id`` is then the page's
+    public client and ``organization`` the person's Organization; audit names both.
     """
 
     client_id: str
     organization: str | None = None
     scopes: dict[str, str] = field(default_factory=dict)
     purpose: str | None = None
+    user: str | None = None
 
     @property
     def is_administrator(self) -> bool:

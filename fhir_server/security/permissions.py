@@ -100,7 +100,9 @@ def required(method: str, path: str, query: bytes) -> Need:
         return PUBLIC
     if rest == [".well-known", "smart-configuration"] and method in ("GET", "HEAD"):
         return PUBLIC
-    if rest == ["auth", "token"] and method == "POST":
+    if rest in (["auth", "token"], ["auth", "revoke"]) and method == "POST":
+        return PUBLIC
+    if rest == ["auth", "authorize"] and method in ("GET", "HEAD", "POST"):  # the login page (people)
         return PUBLIC
     if _for_implementers(rest) and method in ("GET", "HEAD"):
         return PUBLIC

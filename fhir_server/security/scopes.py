@@ -1,4 +1,8 @@
-"""SMART system scopes, v1 and v2, as one shape: ``{resource type or "*": letters in "cruds" order}``.
+"""SMART system (and user) scopes, v1 and v2, as one shape: ``{resource type or "*": letters in "cruds" order}``.
+
+A client of SMART Backend Services asks for ``system/`` scopes; a person signed in through the Care Partner web
+page gets ``user/`` scopes (SMART App Launch, "user-level scopes"). Both have the same grammar and become the
+same map on the :class:`~fhir_server.security.caller.Caller`; ``kind`` says which prefix is read and written.
 
 v2: ``system/<Type|*>.<c r u d s, in that order>``; v1: ``system/<Type|*>.read|write|*`` where ``read`` = ``rs``,
 ``write`` = ``cud`` and ``*`` = ``cruds`` (SMART App Launch 2.x, "Scopes for requesting FHIR resources").
@@ -21,7 +25,7 @@ from fhir_server.security.caller import INTERACTION_LETTERS
 Scopes = dict[str, str]
 
 _V1 = {"read": "rs", "write": "cud", "*": INTERACTION_LETTERS}
-_SCOPE = re.compile(r"system/(\*|[A-Z][A-Za-z]{0,63})\.([a-z*]+)")
+_SCOPE = {kind: re.compile(kind + r"/(\*|[A-Z][A-Za-z]{0,63})\.([a-z*]+)") for kind in ("system", "user")}
 
 
 def letters(text: str) -> str | None:
@@ -38,13 +42,15 @@ def letters(text: str) -> str | None:
     return text if ordered == text else None
 
 
-def parse_one(scope: str) -> tuple[str, str] | None:
-    """``"system/Patient.rs"`` → ``("Patient", "rs")``; anything that is not a system scope → None.
+def parse_one(scope: str, kind: str = "system") -> tuple[str, str] | None:
+    """``"system/Patient.rs"`` → ``("Patient", "rs")``; anything that is not a scope of ``kind`` → None.
 
     >>> parse_one("system/Patient.read"), parse_one("patient/Patient.rs"), parse_one("system/Patient.rs?x=1")
     (('Patient', 'rs'), None, None)
+    >>> parse_one("user/Consent.cruds", "user"), parse_one("user/Consent.cruds")
+    (('Consent', 'cruds'), None)
     """
-    m = _SCOPE.fullmatch(scope)
+    m = _SCOPE[kind].fullmatch(scope)
     if m is None:
         return None
     found = letters(m.group(2))
@@ -56,20 +62,21 @@ def _merge(into: Scopes, rtype: str, more: str) -> None:
     into[rtype] = "".join(ch for ch in INTERACTION_LETTERS if ch in have or ch in more)
 
 
-def parse(text: str | Iterable[str]) -> Scopes:
-    """A space-separated scope string (or a list) → the merged map; what is not a system scope is ignored."""
+def parse(text: str | Iterable[str], kind: str = "system") -> Scopes:
+    """A space-separated scope string (or a list) → the merged map; what is not a scope of ``kind`` is ignored
+    (``openid``, ``launch/patient`` … as well as the other kind)."""
     items = text.split() if isinstance(text, str) else list(text)
     out: Scopes = {}
     for item in items:
-        one = parse_one(item)
+        one = parse_one(item, kind)
         if one is not None:
             _merge(out, *one)
     return out
 
 
-def invalid(items: Iterable[str]) -> list[str]:
-    """The items that are not valid system scopes (for registration, where every scope must be valid)."""
-    return [s for s in items if parse_one(s) is None]
+def invalid(items: Iterable[str], kind: str = "system") -> list[str]:
+    """The items that are not valid scopes of ``kind`` (for registration, where every scope must be valid)."""
+    return [s for s in items if parse_one(s, kind) is None]
 
 
 def _common(a: str, b: str) -> str:
@@ -92,11 +99,11 @@ def grant(requested: Scopes, allowed: Scopes) -> Scopes:
     return {t: v for t, v in out.items() if t == "*" or _common(v, wildcard) != v}
 
 
-def format_scopes(scopes: Scopes) -> str:
+def format_scopes(scopes: Scopes, kind: str = "system") -> str:
     """The map as v2 scope text, ``*`` first then types in order.
 
-    >>> format_scopes({"Patient": "rs", "*": "r"})
-    'system/*.r system/Patient.rs'
+    >>> format_scopes({"Patient": "rs", "*": "r"}), format_scopes({"Consent": "c"}, "user")
+    ('system/*.r system/Patient.rs', 'user/Consent.c')
     """
     order = sorted(scopes, key=lambda t: (t != "*", t))
-    return " ".join(f"system/{t}.{scopes[t]}" for t in order)
+    return " ".join(f"{kind}/{t}.{scopes[t]}" for t in order)

@@ -6,6 +6,12 @@ worker's token without a round trip, and carry the client, granted scopes and pu
 remembered (bounded cache) so a request costs a dictionary lookup; the client's ``active`` flag is re-read from
 the store at most every ``FHIR_CLIENT_CACHE_SECONDS`` (default 1 s; at once in the worker that disabled it),
 which is how disabling a client kills its live tokens.
+
+A person signed in through the Care Partner web page (:mod:`fhir_server.security.signin`) gets the same kind of
+token with a ``user`` claim and ``user/`` scopes: the caller acts for the user's Organization (re-read like a
+client's ``active`` flag, so disabling a user ends their tokens). A revoked token (sign-out) is recorded in the
+store until it expires; each worker re-checks a token against that list at most every
+``FHIR_CLIENT_CACHE_SECONDS`` (at once in the worker that revoked it).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from fhir_server.security import scopes as sc
 from fhir_server.security.caller import Caller
 from fhir_server.security.clients import Client, purpose_code
 from fhir_server.security.errors import TokenError, Unauthorized, invalid_client
+from fhir_server.security.users import User
 from fhir_server.store.base import Store
 from fhir_server.store.security import SecurityStore, security_store
 
@@ -44,6 +51,9 @@ class Security:
         self._secret: bytes | None = None
         self._tokens: dict[str, tuple[Caller, float]] = {}
         self._clients: dict[str, tuple[Client | None, float]] = {}
+        self._users: dict[str, tuple[User | None, float]] = {}
+        self._revocation_checked: dict[str, float] = {}
+        self._revoked: dict[str, float] = {}  # token → exp, revoked in this worker (refused at once)
 
     async def open(self) -> None:
         self._secret = await self.registry.secret(SECRET_NAME, lambda: secrets.token_bytes(32))
@@ -69,6 +79,31 @@ class Security:
         self._clients[client_id] = (client, now)
         return client
 
+    async def user(self, username: str, *, fresh: bool = False) -> User | None:
+        """The user record, re-read from the store when the cached copy is older than the cache time."""
+        now = time.monotonic()
+        cached = self._users.get(username)
+        if not fresh and cached is not None and now - cached[1] < self.client_cache_seconds:
+            return cached[0]
+        doc = await self.registry.get_user(username)
+        found = None if doc is None else User.from_json(doc)
+        if len(self._users) > _TOKEN_CACHE_MAX:
+            self._users.clear()
+        self._users[username] = (found, now)
+        return found
+
+    async def add_user(self, user: User) -> bool:
+        """False when the username is taken."""
+        added = await self.registry.add_user(user.to_json())
+        self._users.pop(user.username, None)
+        return added
+
+    async def replace_user(self, user: User) -> bool:
+        """Store a changed user (active flag, password …); False when no such user."""
+        found = await self.registry.replace_user(user.to_json())
+        self._users.pop(user.username, None)
+        return found
+
     async def add_client(self, client: Client) -> None:
         await self.registry.add_client(client.to_json())
         self._clients.pop(client.client_id, None)
@@ -83,7 +118,8 @@ class Security:
     async def issue(self, form: dict[str, str], token_url: str) -> dict[str, Any]:
         """Answer a client-credentials token request (RFC 6749 §4.4 + RFC 7523), or raise :class:`TokenError`."""
         if form.get("grant_type") != "client_credentials":
-            raise TokenError("unsupported_grant_type", "only grant_type=client_credentials is supported")
+            raise TokenError("unsupported_grant_type", "grant_type must be client_credentials (SMART Backend "
+                                                       "Services) or authorization_code (the web page sign-in)")
         token = form.get("client_assertion") or ""
         if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE or not token:
             raise TokenError("invalid_request", f"send client_assertion_type={CLIENT_ASSERTION_TYPE} and a "
@@ -137,12 +173,17 @@ class Security:
             raise TokenError("invalid_request", "this purpose of use is not allowed for this client")
         return code
 
-    async def mint(self, client_id: str, granted: sc.Scopes, purpose: str | None, lifetime: int) -> str:
+    async def mint(self, client_id: str, granted: sc.Scopes, purpose: str | None, lifetime: int,
+                   user: str | None = None) -> str:
+        """An access token; with ``user``, a person's token (``user/`` scopes, the ``user`` claim)."""
         now = int(time.time())
         claims: dict[str, Any] = {"iss": TOKEN_ISSUER, "sub": client_id, "iat": now, "exp": now + lifetime,
-                                  "jti": secrets.token_urlsafe(12), "scope": sc.format_scopes(granted)}
+                                  "jti": secrets.token_urlsafe(12),
+                                  "scope": sc.format_scopes(granted, "system" if user is None else "user")}
         if purpose is not None:
             claims["purpose"] = purpose
+        if user is not None:
+            claims["user"] = user
         return jwt.encode(claims, await self.secret(), algorithm="HS256")
 
     # --- bearer tokens on requests --------------------------------------------------------------------------
@@ -165,10 +206,56 @@ class Security:
         if time.time() > expires + assertion.SKEW:
             self._tokens.pop(token, None)
             raise Unauthorized()
-        client = await self.client(caller.client_id)
-        if client is None or not client.active:
+        if caller.user is not None:
+            user = await self.user(caller.user)
+            if user is None or not user.active or user.organization != caller.organization:
+                raise Unauthorized()
+        else:
+            client = await self.client(caller.client_id)
+            if client is None or not client.active:
+                raise Unauthorized()
+        if await self.is_revoked(token):
             raise Unauthorized()
         return caller
+
+    # --- revocation (sign-out) ------------------------------------------------------------------------------
+
+    async def revoke(self, token: str) -> bool:
+        """Refuse this access token from now on, on every worker (RFC 7009); False when it is not one of ours
+        (a token this server did not sign, or one already expired, needs no revocation)."""
+        try:
+            claims = jwt.decode(token, await self.secret(), algorithms=["HS256"], issuer=TOKEN_ISSUER,
+                                leeway=assertion.SKEW, options={"require": ["iss", "sub", "exp", "jti"]})
+        except jwt.PyJWTError:
+            return False
+        expires = float(claims["exp"]) + assertion.SKEW
+        await self.registry.use_jti(f"revoked|{claims['jti']}", expires)
+        self._revoked[token] = expires
+        self._tokens.pop(token, None)
+        return True
+
+    async def is_revoked(self, token: str) -> bool:
+        """Revoked here, or (checked at most every cache period per token) revoked by another worker."""
+        now = time.time()
+        if token in self._revoked:
+            return True
+        checked = self._revocation_checked.get(token)
+        mono = time.monotonic()
+        if checked is not None and mono - checked < self.client_cache_seconds:
+            return False
+        try:
+            jti = jwt.decode(token, options={"verify_signature": False}).get("jti")
+        except jwt.PyJWTError:
+            jti = None
+        if isinstance(jti, str) and await self.registry.jti_recorded(f"revoked|{jti}", now):
+            self._revoked[token] = now + self.token_lifetime + assertion.SKEW
+            self._tokens.pop(token, None)
+            return True
+        if len(self._revocation_checked) > _TOKEN_CACHE_MAX:
+            self._revocation_checked.clear()
+            self._revoked = {t: e for t, e in self._revoked.items() if e > now}
+        self._revocation_checked[token] = mono
+        return False
 
     async def _verify(self, token: str, cds_audience: str | None) -> tuple[Caller, float]:
         secret = await self.secret()
@@ -179,12 +266,20 @@ class Security:
             if cds_audience is None:
                 raise Unauthorized() from None
             return await self._verify_client_jwt(token, cds_audience)
-        client = await self.client(str(claims["sub"]))
-        if client is None:
-            raise Unauthorized()
         purpose = claims.get("purpose")
-        caller = Caller(client.client_id, client.organization, sc.parse(str(claims["scope"])),
-                        purpose if isinstance(purpose, str) else None)
+        username = claims.get("user")
+        if isinstance(username, str):
+            user = await self.user(username)
+            if user is None:
+                raise Unauthorized()
+            caller = Caller(str(claims["sub"]), user.organization, sc.parse(str(claims["scope"]), "user"),
+                            purpose if isinstance(purpose, str) else None, user=user.username)
+        else:
+            client = await self.client(str(claims["sub"]))
+            if client is None:
+                raise Unauthorized()
+            caller = Caller(client.client_id, client.organization, sc.parse(str(claims["scope"])),
+                            purpose if isinstance(purpose, str) else None)
         entry = (caller, float(claims["exp"]))
         if len(self._tokens) > _TOKEN_CACHE_MAX:
             self._tokens.clear()

@@ -4,7 +4,11 @@
 - **assertion ids** (``jti``) already used, each kept until its assertion could no longer be accepted
   (``exp`` + skew), so a replay is refused whichever worker it reaches;
 - **failures** per client id in the last minute (the token endpoint's 429 after 10 of them);
-- **server secrets** (the key that signs access tokens), created once by whichever worker comes first.
+- **server secrets** (the key that signs access tokens), created once by whichever worker comes first;
+- **users** of the Care Partner web page (one JSON document per person, see :mod:`fhir_server.security.users`);
+  their failed sign-ins are failures under the key ``user|<username>`` (the lockout counts them on every worker);
+- **authorization codes** (single use: taking one deletes it, so two workers cannot both redeem it);
+- **revoked access tokens** (``revoked|<jti>`` among the one-time ids, kept until the token's ``exp``).
 
 Each store implements it in its own module (``store/sqlite/security.py``, ``store/mongo/security.py``);
 :func:`security_store` picks the one for a store.
@@ -39,6 +43,25 @@ class SecurityStore(Protocol):
 
     async def secret(self, name: str, make: Callable[[], bytes]) -> bytes:
         """The secret called ``name``, created with ``make()`` by the first worker that asks."""
+
+    async def jti_recorded(self, key: str, now: float) -> bool:
+        """Is this one-time id recorded and not yet expired?"""
+
+    async def add_user(self, doc: dict[str, Any]) -> bool:
+        """Insert a new user document; False when the username is taken."""
+
+    async def get_user(self, username: str) -> dict[str, Any] | None: ...
+
+    async def list_users(self) -> list[dict[str, Any]]: ...
+
+    async def replace_user(self, doc: dict[str, Any]) -> bool:
+        """Replace the document of an existing user; False when no such user."""
+
+    async def put_code(self, key: str, doc: dict[str, Any], expires_at: float) -> None:
+        """Keep an authorization code (by its hash) until ``expires_at``."""
+
+    async def take_code(self, key: str, now: float) -> dict[str, Any] | None:
+        """Remove the code and return its document; None when unknown, already taken or expired."""
 
 
 def security_store(store: Store) -> SecurityStore:

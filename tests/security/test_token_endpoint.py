@@ -12,7 +12,7 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.security.conftest import TOKEN_URL, Key, Secure, bearer, claims, form
+from tests.security.conftest import BASE, TOKEN_URL, Key, Secure, bearer, claims, form
 
 INVALID_CLIENT = {"error": "invalid_client", "error_description": "client authentication failed"}
 
@@ -244,7 +244,7 @@ async def test_discovery_document(secure: Secure) -> None:
     assert r.status_code == 200
     doc = r.json()
     assert doc["token_endpoint"] == TOKEN_URL
-    assert doc["grant_types_supported"] == ["client_credentials"]
+    assert doc["grant_types_supported"] == ["client_credentials", "authorization_code"]  # + the web page (#19)
     assert doc["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
     assert doc["token_endpoint_auth_signing_alg_values_supported"] == ["RS384", "ES384"]
     assert {"client-confidential-asymmetric", "permission-v1", "permission-v2"} <= set(doc["capabilities"])
@@ -259,7 +259,8 @@ async def test_capability_statement_names_smart_and_the_token_endpoint(secure: S
         "display": "SMART-on-FHIR"}
     [uris] = [e for e in security["extension"]
               if e["url"] == "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"]
-    assert uris["extension"] == [{"url": "token", "valueUri": TOKEN_URL}]
+    assert uris["extension"][0] == {"url": "token", "valueUri": TOKEN_URL}
+    assert {"url": "authorize", "valueUri": f"{BASE}/auth/authorize"} in uris["extension"]  # the web page (#19)
 
 
 async def test_a_jti_used_on_one_worker_is_refused_on_another(secure: Secure, secure_settings: Any,

@@ -1,4 +1,4 @@
-"""The security store on MongoDB (see :mod:`fhir_server.store.security`): four collections beside the resources.
+"""The security store on MongoDB (see :mod:`fhir_server.store.security`): small collections beside the resources.
 
 A replayed ``jti`` is a duplicate ``_id`` on insert — atomic across every worker and replica. Used ids and
 failures carry a TTL index (``expires``), so MongoDB removes them itself once they can no longer matter; the
@@ -21,6 +21,8 @@ CLIENTS = "auth_clients"
 JTIS = "auth_jti"
 FAILURES = "auth_failures"
 SECRETS = "auth_secrets"
+USERS = "auth_users"
+CODES = "auth_codes"
 FAILURE_KEEP = 3600.0
 
 
@@ -42,6 +44,7 @@ class MongoSecurity:
                     IndexModel([("client_id", ASCENDING), ("at", ASCENDING)]),
                     IndexModel([("expires", ASCENDING)], expireAfterSeconds=0),
                 ])
+                await db[CODES].create_indexes([IndexModel([("expires", ASCENDING)], expireAfterSeconds=0)])
             except PyMongoError as e:
                 raise translate(e, "preparing the security collections") from e
             self._ready = True
@@ -115,3 +118,63 @@ class MongoSecurity:
             raise translate(e, "reading the token key") from e
         assert found is not None
         return bytes(found["value"])
+
+    async def jti_recorded(self, key: str, now: float) -> bool:
+        db = await self._db()
+        try:
+            found = await db[JTIS].find_one({"_id": key, "expires": {"$gte": _when(now)}}, {"_id": 1})
+        except PyMongoError as e:
+            raise translate(e, "reading a revoked token") from e
+        return found is not None
+
+    async def add_user(self, doc: dict[str, Any]) -> bool:
+        db = await self._db()
+        try:
+            await db[USERS].insert_one({"_id": doc["username"], "doc": dict(doc)})
+        except DuplicateKeyError:
+            return False
+        except PyMongoError as e:
+            raise translate(e, "adding a user") from e
+        return True
+
+    async def get_user(self, username: str) -> dict[str, Any] | None:
+        db = await self._db()
+        try:
+            found = await db[USERS].find_one({"_id": username})
+        except PyMongoError as e:
+            raise translate(e, "reading a user") from e
+        return None if found is None else dict(found["doc"])
+
+    async def list_users(self) -> list[dict[str, Any]]:
+        db = await self._db()
+        try:
+            docs = await db[USERS].find({}, sort=[("_id", ASCENDING)]).to_list(None)
+        except PyMongoError as e:
+            raise translate(e, "listing users") from e
+        return [dict(d["doc"]) for d in docs]
+
+    async def replace_user(self, doc: dict[str, Any]) -> bool:
+        db = await self._db()
+        try:
+            result = await db[USERS].update_one({"_id": doc["username"]}, {"$set": {"doc": dict(doc)}})
+        except PyMongoError as e:
+            raise translate(e, "changing a user") from e
+        return bool(result.matched_count)
+
+    async def put_code(self, key: str, doc: dict[str, Any], expires_at: float) -> None:
+        db = await self._db()
+        try:
+            await db[CODES].insert_one({"_id": key, "doc": dict(doc), "at": expires_at,
+                                        "expires": _when(expires_at)})
+        except PyMongoError as e:
+            raise translate(e, "keeping an authorization code") from e
+
+    async def take_code(self, key: str, now: float) -> dict[str, Any] | None:
+        db = await self._db()
+        try:  # find_one_and_delete is atomic: of two workers redeeming one code, one gets it
+            found = await db[CODES].find_one_and_delete({"_id": key})
+        except PyMongoError as e:
+            raise translate(e, "redeeming an authorization code") from e
+        if found is None or float(found["at"]) < now:
+            return None
+        return dict(found["doc"])

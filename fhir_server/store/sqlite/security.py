@@ -1,4 +1,4 @@
-"""The security store on SQLite (see :mod:`fhir_server.store.security`): four small tables beside the resources.
+"""The security store on SQLite (see :mod:`fhir_server.store.security`): small tables beside the resources.
 
 Writes go through the store's writer transaction (one writer, as for resources); reads use its reader
 connection. A replayed ``jti`` is found by its primary key, so the check is one index probe.
@@ -22,6 +22,10 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS auth_failure_client ON auth_failure (client_id, at)",
     "CREATE INDEX IF NOT EXISTS auth_failure_at ON auth_failure (at)",
     "CREATE TABLE IF NOT EXISTS auth_secret (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS auth_user (username TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS auth_code (key TEXT PRIMARY KEY, doc TEXT NOT NULL, expires_at REAL NOT NULL)"
+    " WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS auth_code_expires ON auth_code (expires_at)",
 )
 FAILURE_WINDOW = 3600.0  # failures older than this are deleted when new ones are written
 
@@ -95,3 +99,48 @@ class SQLiteSecurity:
             tx.connection.execute("INSERT OR IGNORE INTO auth_secret (name, value) VALUES (?, ?)", (name, make()))
             row = tx.connection.execute("SELECT value FROM auth_secret WHERE name = ?", (name,)).fetchone()
         return bytes(row[0])
+
+    async def jti_recorded(self, key: str, now: float) -> bool:
+        row = (await self._reader()).execute("SELECT expires_at FROM auth_jti WHERE key = ?", (key,)).fetchone()
+        return row is not None and float(row[0]) >= now
+
+    async def add_user(self, doc: dict[str, Any]) -> bool:
+        await self._ensure()
+        async with self.store.transaction() as tx:
+            try:
+                tx.connection.execute("INSERT INTO auth_user (username, doc) VALUES (?, ?)",
+                                      (doc["username"], json.dumps(doc)))
+            except sqlite3.IntegrityError:
+                return False
+        return True
+
+    async def get_user(self, username: str) -> dict[str, Any] | None:
+        row = (await self._reader()).execute("SELECT doc FROM auth_user WHERE username = ?", (username,)).fetchone()
+        return None if row is None else json.loads(row[0])  # type: ignore[no-any-return]
+
+    async def list_users(self) -> list[dict[str, Any]]:
+        rows = (await self._reader()).execute("SELECT doc FROM auth_user ORDER BY username").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    async def replace_user(self, doc: dict[str, Any]) -> bool:
+        await self._ensure()
+        async with self.store.transaction() as tx:
+            cur = tx.connection.execute("UPDATE auth_user SET doc = ? WHERE username = ?",
+                                        (json.dumps(doc), doc["username"]))
+            return cur.rowcount > 0
+
+    async def put_code(self, key: str, doc: dict[str, Any], expires_at: float) -> None:
+        await self._ensure()
+        async with self.store.transaction() as tx:
+            tx.connection.execute("DELETE FROM auth_code WHERE expires_at < ?", (time.time(),))
+            tx.connection.execute("INSERT INTO auth_code (key, doc, expires_at) VALUES (?, ?, ?)",
+                                  (key, json.dumps(doc), expires_at))
+
+    async def take_code(self, key: str, now: float) -> dict[str, Any] | None:
+        await self._ensure()
+        async with self.store.transaction() as tx:  # the one writer: select + delete cannot interleave
+            row = tx.connection.execute("SELECT doc, expires_at FROM auth_code WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                return None
+            tx.connection.execute("DELETE FROM auth_code WHERE key = ?", (key,))
+        return json.loads(row[0]) if float(row[1]) >= now else None
