@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_server.api import ascmi, confidential, consent, errors, export, observability, routes, smart
+from fhir_server.api import ascmi, confidential, consent, errors, export, observability, routes, smart, webapp
 from fhir_server.api import docs as api_docs
 from fhir_server.api import package as api_package
 from fhir_server.api import subscriptions as subscription_api
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(ascmi.router())
     app.include_router(confidential.router())
     app.include_router(consent.cds_router())
+    app.include_router(webapp.router())  # the Care Partner page at /app/ (docs/app.md)
 
     async def health(_: Request) -> Response:
         """Liveness probe (and the round-trip baseline the benchmarks compare against)."""

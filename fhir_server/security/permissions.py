@@ -9,6 +9,8 @@ a transaction or batch is checked the same way (:func:`check_bundle`). Operation
 (('Patient',), 'r')
 >>> required("POST", "/fhir/Consent/$decide", b"").letter, required("GET", "/fhir/metadata", b"").public
 ('r', True)
+>>> required("GET", "/app/js/main.js", b"").public, required("GET", "/ascmi/consents/1/summary", b"").letter
+(True, 'r')
 """
 
 from __future__ import annotations
@@ -88,7 +90,11 @@ def required(method: str, path: str, query: bytes) -> Need:
             return PUBLIC
         return Need("operation", ("Consent",), "r") if n == 2 and method == "POST" else AUTHENTICATED
     if head == "ascmi":
+        if method in ("GET", "HEAD"):  # the plain-language summary of a Consent: a read, through the gate
+            return Need("read", ("Consent",), "r")
         return Need("operation", ("Consent",), "c")  # intake: ownership is checked by the handler
+    if head == "app" and method in ("GET", "HEAD"):  # the Care Partner page's static files (docs/app.md)
+        return PUBLIC
     if head == "admin":
         return Need("admin", admin=True)
     if head == "docs" and n == 1 and method in ("GET", "HEAD"):  # the API page (docs/implementers.md)

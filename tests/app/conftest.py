@@ -1,0 +1,175 @@
+"""The Care Partner page in a real browser: Debian's Chromium driven by Playwright against a real ``fhir-server
+serve`` process (auth on) on the suite's store, with real keys and real tokens.
+
+Until the people sign-in (auth code + PKCE) is available, the page is given a Care Partner's SMART Backend
+Services token the way it keeps its own (``sessionStorage['ascmi_token']``) — test-side only. Everything the page
+then does goes through the same API and gate as any client. Screenshots go to ``build/test-artifacts/app/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import STORE
+from tests.ops.server import ServerProcess, store_env
+from tests.security.conftest import Key, claims, form, secure  # noqa: F401 - the in-process app fixture
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts" / "app"
+CANONICAL = "https://ascmi.example.org/fhir"
+NPI = "http://hl7.org/fhir/sid/us-npi"
+CLINIC = {"id": "cp1", "name": "Sunrise Community Clinic", "npi": "1999999992", "type": "provider"}
+PLAN = {"id": "cp2", "name": "Golden Poppy Health Plan", "npi": "1456781230", "type": "health-plan"}
+CARE_PARTNER_SCOPES = ("system/*.cruds",)
+
+
+def organization(org: dict[str, str]) -> dict[str, Any]:
+    return {"resourceType": "Organization", "id": org["id"], "active": True, "name": org["name"],
+            "identifier": [{"system": NPI, "value": org["npi"]}],
+            "type": [{"coding": [{"system": f"{CANONICAL}/CodeSystem/care-partner-type", "code": org["type"]}]}],
+            "extension": [{"url": f"{CANONICAL}/StructureDefinition/covered-entity", "valueBoolean": True}]}
+
+
+def chromium_missing() -> str | None:
+    if not CHROMIUM.exists():
+        return "Debian's Chromium (/usr/bin/chromium) is not installed: `apt-get install -y chromium`"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install -e '.[test]')"
+    return None
+
+
+@dataclass
+class AppServer:
+    """The running server, an administrator token and the Care Partner client the page acts for."""
+
+    process: ServerProcess
+    admin: str
+    partner_key: Key
+    partner_id: str
+
+    @property
+    def root(self) -> str:
+        return self.process.root
+
+    def token(self, key: Key, client_id: str, scope: str) -> dict[str, Any]:
+        assertion = key.sign(claims(client_id, aud=f"{self.root}/fhir/auth/token"))
+        r = httpx.post(f"{self.root}/fhir/auth/token", data=form(assertion, scope), timeout=60)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    def partner_session(self) -> dict[str, Any]:
+        """What the page keeps in sessionStorage after a sign-in, for the Care Partner client."""
+        body = self.token(self.partner_key, self.partner_id, " ".join(CARE_PARTNER_SCOPES))
+        return {"access_token": body["access_token"], "expires_at": int(time.time() * 1000) + 1000 * body["expires_in"],
+                "scope": body["scope"], "user": {"username": "frontdesk", "display": "Front Desk",
+                                                 "organization": f"Organization/{CLINIC['id']}"}}
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.admin}", **kwargs.pop("headers", {})}
+        return httpx.request(method, f"{self.root}{path}", headers=headers, timeout=60, **kwargs)
+
+
+def _register(env: dict[str, str], data_dir: Path, key: Key, *extra: str) -> str:
+    jwks = data_dir.parent / f"{key.kid}.jwks.json"
+    jwks.write_text(json.dumps(key.jwks()))
+    command = Path(sys.executable).with_name("fhir-server")
+    out = subprocess.run([str(command), "clients", "add", "--jwks", str(jwks), "--data-dir", str(data_dir), *extra],
+                         env=env, capture_output=True, text=True, timeout=120, check=True)
+    return str(json.loads(out.stdout)["client_id"])
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[AppServer]:
+    missing = chromium_missing()
+    if missing:
+        pytest.skip(missing)
+    root = tmp_path_factory.mktemp("app")
+    data_dir = root / "data"
+    data_dir.mkdir()
+    uri = request.getfixturevalue("mongo_uri") if STORE == "mongo" else None
+    env = {**os.environ, "FHIR_AUTH": "smart",
+           **store_env(STORE, uri, f"app_{os.getpid()}_{abs(hash(request.node.nodeid))}")}
+    admin_key, partner_key = Key.make(), Key.make()
+    admin_id = _register(env, data_dir, admin_key, "--admin")
+    partner_id = _register(env, data_dir, partner_key, "--organization", f"Organization/{CLINIC['id']}",
+                           *[a for s in CARE_PARTNER_SCOPES for a in ("--scope", s)], "--purpose", "TREAT")
+    server = ServerProcess(data_dir, root / "server.log", env=env).start()
+    try:
+        admin = AppServer(server, "", admin_key, admin_id).token(admin_key, admin_id, "system/*.cruds")["access_token"]
+        app = AppServer(server, admin, partner_key, partner_id)
+        for org in (CLINIC, PLAN):
+            r = app.api("PUT", f"/fhir/Organization/{org['id']}", json=organization(org))
+            assert r.status_code in (200, 201), r.text
+        yield app
+    finally:
+        server.stop()
+        if server.proc is not None and server.proc.poll() is None:
+            server.kill()
+
+
+@pytest.fixture(scope="module")
+def browser(app_server: AppServer) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Any, app_server: AppServer, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh browser context (California time, so 'today' is the server's day) on the signed-in page."""
+    context = browser.new_context(timezone_id="America/Los_Angeles", locale="en-US",
+                                  viewport={"width": 1200, "height": 900})
+    session = json.dumps(app_server.partner_session())
+    context.add_init_script(f"if (!sessionStorage.getItem('ascmi_token')) "
+                            f"sessionStorage.setItem('ascmi_token', {json.dumps(session)});")
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.csp_errors = errors
+    try:
+        yield pg
+    finally:
+        shot(pg, request.node.name + "-end")
+        context.close()
+
+
+def shot(page: Any, name: str) -> Path:
+    """A full-page screenshot kept as a test artifact (the directory is gitignored)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    path = ARTIFACTS / f"{STORE}-{safe}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def serious_violations(page: Any) -> list[dict[str, Any]]:
+    """axe-core (bundled by the axe-playwright-python package, run offline in the page) — serious and critical
+    violations of WCAG 2.0/2.1 A and AA rules."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a",
+                                                                            "wcag21aa", "best-practice"]},
+                                       "resultTypes": ["violations"]})
+    return [{"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
