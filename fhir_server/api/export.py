@@ -132,7 +132,8 @@ operations.register(operations.Operation("export", "instance", ("Group",), ("GET
 async def _own_job(request: Request, job_id: str) -> ExportJob:
     """The job, if it exists and belongs to this caller; otherwise the 404 of a job that does not exist."""
     job = await runner(request).jobs.get(job_id)
-    if job is None or job.caller.client_id != context.caller(request).client_id:
+    caller = context.caller(request)
+    if job is None or (job.caller.client_id, job.caller.user) != (caller.client_id, caller.user):
         raise NotFound(f"no bulk export {job_id!r} (it may have expired or been cancelled)")
     return job
 

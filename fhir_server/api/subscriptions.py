@@ -48,7 +48,8 @@ def websocket_url(base: str) -> str:
 
 
 def _owns(caller: Caller, state: SubscriptionState) -> bool:
-    return caller.is_administrator or state.owner.get("client_id") == caller.client_id
+    return caller.is_administrator or (state.owner.get("client_id") == caller.client_id
+                                       and state.owner.get("user") == caller.user)  # people share one client
 
 
 async def _owned(request: Request, id: str) -> SubscriptionState:

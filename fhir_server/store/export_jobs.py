@@ -56,7 +56,8 @@ class ExportJob:
         return {
             "id": self.id,
             "caller": {"client_id": self.caller.client_id, "organization": self.caller.organization,
-                       "scopes": dict(self.caller.scopes), "purpose": self.caller.purpose},
+                       "scopes": dict(self.caller.scopes), "purpose": self.caller.purpose,
+                       "user": self.caller.user},
             "request": self.request, "params": self.params, "transaction_time": self.transaction_time,
             "status": self.status, "progress": self.progress, "output": self.output, "errors": self.errors,
             "outcome": self.outcome, "expires": self.expires, "owner": self.owner, "lease_until": self.lease_until,
@@ -65,7 +66,8 @@ class ExportJob:
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> ExportJob:
         c = r["caller"]
-        caller = Caller(c["client_id"], c.get("organization"), dict(c.get("scopes") or {}), c.get("purpose"))
+        caller = Caller(c["client_id"], c.get("organization"), dict(c.get("scopes") or {}), c.get("purpose"),
+                        c.get("user"))
         return cls(r["id"], caller, r["request"], r["params"], r["transaction_time"], r["status"],
                    r.get("progress") or "", list(r.get("output") or []), list(r.get("errors") or []),
                    r.get("outcome"), r.get("expires"), r.get("owner"), float(r.get("lease_until") or 0.0))

@@ -34,7 +34,8 @@ def owner_json(caller: Caller) -> dict[str, Any]:
 
 
 def owner_caller(data: dict[str, Any]) -> Caller:
-    return Caller(data["client_id"], data.get("organization"), dict(data.get("scopes") or {}), data.get("purpose"))
+    return Caller(data["client_id"], data.get("organization"), dict(data.get("scopes") or {}), data.get("purpose"),
+                  data.get("user"))
 
 
 class SubscriptionService:
@@ -90,16 +91,24 @@ class SubscriptionService:
     async def owner(self, s: SubscriptionState) -> Caller | None:
         """The stored caller the subscription acts as; None when its client is registered and disabled (read
         from the client registry at most every :data:`CLIENT_RECHECK_SECONDS`). A client the registry does not
-        know (the local administrator of ``FHIR_AUTH=off``) acts as stored."""
+        know (the local administrator of ``FHIR_AUTH=off``) acts as stored. A person's subscription (made with
+        a web page token) stops when the person is disabled or unknown."""
         caller = owner_caller(s.owner)
         if caller.client_id == ADMINISTRATOR.client_id:
             return caller
         now = time.monotonic()
-        cached = self._active.get(caller.client_id)
+        key = caller.client_id if caller.user is None else f"user|{caller.user}"
+        cached = self._active.get(key)
         if cached is None or now - cached[1] > CLIENT_RECHECK_SECONDS:
-            doc = await security_store(self.store).get_client(caller.client_id)
-            cached = (doc is None or bool(doc.get("active", True)), now)
-            self._active[caller.client_id] = cached
+            registry = security_store(self.store)
+            if caller.user is None:
+                doc = await registry.get_client(caller.client_id)
+                cached = (doc is None or bool(doc.get("active", True)), now)
+            else:
+                doc = await registry.get_user(caller.user)
+                cached = (doc is not None and bool(doc.get("active", True))
+                          and doc.get("organization") == caller.organization, now)
+            self._active[key] = cached
         return caller if cached[0] else None
 
     async def disclose(self, owner: Caller, events: list[EventRow]) -> list[Delivered]:
