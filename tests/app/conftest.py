@@ -1,9 +1,10 @@
 """The Care Partner page in a real browser: Debian's Chromium driven by Playwright against a real ``fhir-server
 serve`` process (auth on) on the suite's store, with real keys and real tokens.
 
-Until the people sign-in (auth code + PKCE) is available, the page is given a Care Partner's SMART Backend
-Services token the way it keeps its own (``sessionStorage['ascmi_token']``) — test-side only. Everything the page
-then does goes through the same API and gate as any client. Screenshots go to ``build/test-artifacts/app/``.
+Staff sign in for real: a user of the Care Partner Organization is added with ``fhir-server users add`` before
+the server starts, and each test signs in through the page (SMART standalone launch: the server's login page,
+authorization code + PKCE, code exchange), so everything the page then does goes through the same API and gate as
+any client. Screenshots go to ``build/test-artifacts/app/`` (gitignored).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +33,7 @@ CANONICAL = "https://ascmi.example.org/fhir"
 NPI = "http://hl7.org/fhir/sid/us-npi"
 CLINIC = {"id": "cp1", "name": "Sunrise Community Clinic", "npi": "1999999992", "type": "provider"}
 PLAN = {"id": "cp2", "name": "Golden Poppy Health Plan", "npi": "1456781230", "type": "health-plan"}
-CARE_PARTNER_SCOPES = ("system/*.cruds",)
+USERNAME, PASSWORD = "frontdesk", "correct horse battery staple 19"
 
 
 def organization(org: dict[str, str]) -> dict[str, Any]:
@@ -59,8 +59,6 @@ class AppServer:
 
     process: ServerProcess
     admin: str
-    partner_key: Key
-    partner_id: str
 
     @property
     def root(self) -> str:
@@ -72,25 +70,23 @@ class AppServer:
         assert r.status_code == 200, r.text
         return dict(r.json())
 
-    def partner_session(self) -> dict[str, Any]:
-        """What the page keeps in sessionStorage after a sign-in, for the Care Partner client."""
-        body = self.token(self.partner_key, self.partner_id, " ".join(CARE_PARTNER_SCOPES))
-        return {"access_token": body["access_token"], "expires_at": int(time.time() * 1000) + 1000 * body["expires_in"],
-                "scope": body["scope"], "user": {"username": "frontdesk", "display": "Front Desk",
-                                                 "organization": f"Organization/{CLINIC['id']}"}}
-
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.admin}", **kwargs.pop("headers", {})}
         return httpx.request(method, f"{self.root}{path}", headers=headers, timeout=60, **kwargs)
 
 
+def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    command = Path(sys.executable).with_name("fhir-server")
+    out = subprocess.run([str(command), *args], env=env, input=stdin, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 def _register(env: dict[str, str], data_dir: Path, key: Key, *extra: str) -> str:
     jwks = data_dir.parent / f"{key.kid}.jwks.json"
     jwks.write_text(json.dumps(key.jwks()))
-    command = Path(sys.executable).with_name("fhir-server")
-    out = subprocess.run([str(command), "clients", "add", "--jwks", str(jwks), "--data-dir", str(data_dir), *extra],
-                         env=env, capture_output=True, text=True, timeout=120, check=True)
-    return str(json.loads(out.stdout)["client_id"])
+    out = _cli(env, "clients", "add", "--jwks", str(jwks), "--data-dir", str(data_dir), *extra)
+    return str(json.loads(out)["client_id"])
 
 
 @pytest.fixture(scope="module")
@@ -104,14 +100,14 @@ def app_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
     uri = request.getfixturevalue("mongo_uri") if STORE == "mongo" else None
     env = {**os.environ, "FHIR_AUTH": "smart",
            **store_env(STORE, uri, f"app_{os.getpid()}_{abs(hash(request.node.nodeid))}")}
-    admin_key, partner_key = Key.make(), Key.make()
+    admin_key = Key.make()
     admin_id = _register(env, data_dir, admin_key, "--admin")
-    partner_id = _register(env, data_dir, partner_key, "--organization", f"Organization/{CLINIC['id']}",
-                           *[a for s in CARE_PARTNER_SCOPES for a in ("--scope", s)], "--purpose", "TREAT")
+    _cli(env, "users", "add", USERNAME, "--organization", f"Organization/{CLINIC['id']}", "--display", "Ana Front Desk",
+         "--password-stdin", "--data-dir", str(data_dir), stdin=PASSWORD + "\n")
     server = ServerProcess(data_dir, root / "server.log", env=env).start()
     try:
-        admin = AppServer(server, "", admin_key, admin_id).token(admin_key, admin_id, "system/*.cruds")["access_token"]
-        app = AppServer(server, admin, partner_key, partner_id)
+        admin = AppServer(server, "").token(admin_key, admin_id, "system/*.cruds")["access_token"]
+        app = AppServer(server, admin)
         for org in (CLINIC, PLAN):
             r = app.api("PUT", f"/fhir/Organization/{org['id']}", json=organization(org))
             assert r.status_code in (200, 201), r.text
@@ -134,20 +130,32 @@ def browser(app_server: AppServer) -> Iterator[Any]:
             b.close()
 
 
-@pytest.fixture
-def page(browser: Any, app_server: AppServer, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh browser context (California time, so 'today' is the server's day) on the signed-in page."""
+def new_page(browser: Any) -> tuple[Any, Any]:
+    """A fresh browser context in California time (so the page's 'today' is the server's day)."""
     context = browser.new_context(timezone_id="America/Los_Angeles", locale="en-US",
                                   viewport={"width": 1200, "height": 900})
-    session = json.dumps(app_server.partner_session())
-    context.add_init_script(f"if (!sessionStorage.getItem('ascmi_token')) "
-                            f"sessionStorage.setItem('ascmi_token', {json.dumps(session)});")
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    pg.csp_errors = errors
+    return context, context.new_page()
+
+
+def sign_in(page: Any, root: str, username: str = USERNAME, password: str = PASSWORD) -> None:
+    """The real thing: the page's Sign in button, the server's login page, back to the page with a token."""
+    page.goto(f"{root}/app/")
+    page.wait_for_selector("body[data-ready='1']")
+    page.click("#sign-in")
+    page.wait_for_selector("#username")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{root}/app/")
+    page.wait_for_selector("body[data-ready='1'] #capture:not([hidden])")
+
+
+@pytest.fixture
+def page(browser: Any, app_server: AppServer, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A signed-in page; its screenshot at the end of the test is kept."""
+    context, pg = new_page(browser)
     try:
+        sign_in(pg, app_server.root)
         yield pg
     finally:
         shot(pg, request.node.name + "-end")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.app.conftest import CLINIC, AppServer, serious_violations, shot
+from tests.app.conftest import CLINIC, AppServer, new_page, serious_violations, shot, sign_in
 
 expect = pytest.importorskip("playwright.sync_api").expect
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -15,8 +16,7 @@ LANGS = ["en", "es", "zh-Hant", "vi"]
 
 
 def open_page(page: Any, app_server: AppServer, lang: str = "en") -> None:
-    page.goto(f"{app_server.root}/app/")
-    page.wait_for_selector("body[data-ready='1']")
+    """The signed-in page in ``lang`` (chosen with the picker, as staff do)."""
     if lang != "en":
         page.select_option("#lang", lang)
         page.wait_for_selector(f"html[lang='{lang}']", state="attached")  # (wait_for_function needs eval: CSP)
@@ -42,15 +42,58 @@ def fill_form(page: Any, *, cin: str, given: str, family: str, form_id: str, eve
         page.check(f"#ack-{ack}")
 
 
+def token_of(page: Any) -> str:
+    return str(page.evaluate("JSON.parse(sessionStorage.getItem('ascmi_token')).access_token"))
+
+
 def test_a_signed_out_visitor_sees_only_the_sign_in(browser: Any, app_server: AppServer) -> None:
-    context = browser.new_context()
-    page = context.new_page()
+    context, page = new_page(browser)
     try:
         page.goto(f"{app_server.root}/app/")
         page.wait_for_selector("body[data-ready='1']")
         assert page.is_visible("#sign-in") and page.is_hidden("#capture") and page.is_hidden("#lookup")
         assert serious_violations(page) == []
         shot(page, "signed-out")
+    finally:
+        context.close()
+
+
+def test_sign_in_speaks_the_chosen_language_and_sign_out_ends_the_token(browser: Any, app_server: AppServer) -> None:
+    context, page = new_page(browser)
+    try:
+        page.goto(f"{app_server.root}/app/")
+        page.wait_for_selector("body[data-ready='1']")
+        page.select_option("#lang", "es")
+        page.wait_for_selector("html[lang='es']", state="attached")
+        assert any(c["name"] == "ascmi_lang" and c["value"] == "es" and c["path"] == "/" for c in context.cookies())
+        page.click("#sign-in")
+        page.wait_for_selector("#username")
+        assert page.get_attribute("html", "lang") == "es"  # the login page read ui_locales / the cookie
+        shot(page, "login-es")
+        page.go_back()
+        sign_in(page, app_server.root)
+        assert page.get_attribute("html", "lang") == "es"  # remembered across the round trip
+        assert "Ana Front Desk" in page.text_content("#who")
+        assert page.url == f"{app_server.root}/app/"  # the code never stays in the address bar
+        token = token_of(page)
+        headers = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(f"{app_server.root}/fhir/Organization/{CLINIC['id']}", headers=headers).status_code == 200
+        page.click("#sign-out")
+        page.wait_for_selector("body[data-ready='1'] #sign-in:not([hidden])")
+        assert page.evaluate("sessionStorage.getItem('ascmi_token')") is None
+        assert httpx.get(f"{app_server.root}/fhir/Organization/{CLINIC['id']}", headers=headers).status_code == 401
+    finally:
+        context.close()
+
+
+def test_a_wrong_state_on_return_is_refused_and_no_token_is_kept(browser: Any, app_server: AppServer) -> None:
+    context, page = new_page(browser)
+    try:
+        page.goto(f"{app_server.root}/app/?code=forged&state=not-mine")
+        page.wait_for_selector("body[data-ready='1']")
+        assert page.text_content("#problem")
+        assert page.evaluate("sessionStorage.getItem('ascmi_token')") is None
+        assert "code=" not in page.url
     finally:
         context.close()
 
@@ -72,3 +115,87 @@ def test_a_form_filed_in_each_language_shows_its_summary(page: Any, app_server: 
                                                       "zh-Hant": "已登錄的同意書", "vi": "Sự đồng ý đã lưu hồ sơ"}[lang]
     shot(page, f"filed-{lang}")
     assert serious_violations(page) == [], "summary screen"
+
+
+def test_a_422_appears_next_to_the_field_it_names(page: Any, app_server: AppServer) -> None:
+    fill_form(page, cin="", given="Rosa", family="Ortega", form_id="BROWSER-422")
+    page.fill("#expDate", "2024-01-01")  # before the signed date
+    page.click("#form-capture button[type=submit]")
+    page.wait_for_selector("#form-capture .error-summary:not([hidden])")
+    # AB 133 without a Medi-Cal number: $.individual.mediCalId, shown by the CIN box and tied to it.
+    cin_error = page.locator("#mediCalId").get_attribute("aria-describedby") or ""
+    error_ids = [i for i in cin_error.split() if i.startswith("err-")]
+    assert error_ids and page.get_attribute("#mediCalId", "aria-invalid") == "true"
+    assert page.locator(f"#{error_ids[0]}").is_visible()
+    assert page.locator("#mediCalId").locator("xpath=..").locator(".field-error").count() == 1
+    # The expiration date before the signed date: next to the end date.
+    exp_error = (page.get_attribute("#expDate", "aria-describedby") or "").split()
+    assert any(i.startswith("err-") for i in exp_error)
+    assert page.get_attribute(".error-summary", "role") == "alert"
+    assert page.is_hidden("#capture-result")
+    shot(page, "error-422")
+    assert serious_violations(page) == [], "error screen"
+    # Fixing the fields clears the errors and files the form.
+    page.fill("#mediCalId", "90000422A")
+    page.fill("#expDate", "2030-01-01")
+    page.click("#form-capture button[type=submit]")
+    page.wait_for_selector("#capture-result:not([hidden])")
+    assert page.locator(".field-error").count() == 0 and page.get_attribute("#mediCalId", "aria-invalid") is None
+
+
+def test_look_up_record_an_expiration_event_and_revoke(page: Any, app_server: AppServer) -> None:
+    fill_form(page, cin="90000777B", given="Minh", family="Trần", form_id="BROWSER-LOOKUP",
+              event="medi-cal-disenrollment")
+    page.click("#form-capture button[type=submit]")
+    page.wait_for_selector("#capture-result:not([hidden])")
+
+    # By name and birth date.
+    page.fill("#lk-family", "Trần")
+    page.fill("#lk-given", "Minh")
+    page.fill("#lk-birth", "1980-05-17")
+    page.click("#form-lookup button[type=submit]")
+    page.wait_for_selector("#member:not([hidden])")
+    assert page.text_content("#member-h") == "Minh Trần"
+    expect(page.locator("#member-on-file")).to_contain_text("Yes: ASCMI AB 133")
+    rows = page.locator("#consents tbody tr")
+    assert rows.count() == 1 and "In force" in rows.first.text_content()
+    expect(page.locator("#sharing tbody tr").first).to_contain_text("Yes")  # physical health, shared
+    sharing = page.locator("#sharing")
+    expect(sharing).to_contain_text(CLINIC["name"])
+    hiv = page.locator("#sharing tbody tr", has_text="HIV/AIDS")
+    assert "No" in hiv.text_content()  # not shared on the form, and HIV is never on the floor for... a consent
+    shot(page, "lookup")
+    assert serious_violations(page) == [], "lookup screen"
+
+    # The expiration event: the Consent's period now ends that day.
+    page.select_option("#ex-event", "medi-cal-disenrollment")
+    page.fill("#ex-date", "2025-06-30")
+    page.click("#form-expire button[type=submit]")
+    expect(page.locator("#status")).to_contain_text("The expiration event is recorded.")
+    expect(page.locator("#consents tbody tr").first).to_contain_text("June 30, 2025")
+
+    # A second form for the same person, then its revocation — by CIN this time.
+    page.fill("#formId", "BROWSER-LOOKUP-2")
+    page.fill("#signedDate", "2025-07-01")
+    page.fill("#sigDate", "2025-07-01")
+    page.select_option("#expEvent", "")
+    page.fill("#expDate", "2031-01-01")
+    page.click("#form-capture button[type=submit]")
+    expect(page.locator("#capture-summary")).to_contain_text("signed 2025-07-01")
+    page.fill("#lk-family", "")
+    page.fill("#lk-cin", "90000777B")
+    page.click("#form-lookup button[type=submit]")
+    expect(page.locator("#consents tbody tr")).to_have_count(2)
+    page.fill("#rv-effective", "2025-08-01")
+    page.fill("#rv-signed", "2025-08-01")
+    page.click("#form-revoke button[type=submit]")
+    expect(page.locator("#status")).to_contain_text("The revocation is on file.")
+    expect(page.locator("#consents tbody tr")).to_have_count(3)
+    expect(page.locator("#consents tbody")).to_contain_text("ASCMI Revocation")
+    expect(page.locator("#member-on-file")).to_contain_text("Yes: ASCMI Revocation")
+    expect(page.locator("#sharing tbody tr").first).to_contain_text("No")  # nothing shared after the revocation
+    # The accounting of disclosures lists what this Organization received about the member (audit is written
+    # behind the answers, so look again).
+    page.click("#form-lookup button[type=submit]")
+    expect(page.locator("#disclosures tbody tr").first).not_to_contain_text("No disclosures")
+    shot(page, "revoked")

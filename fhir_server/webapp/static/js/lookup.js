@@ -377,8 +377,8 @@ async function submitted(form, action, okKey) {
   clearErrors(form);
   try {
     await action();
-    $("status").textContent = t(okKey);
     await showMember(current.patient, false);
+    $("status").textContent = t(okKey);
   } catch (e) {
     if (e instanceof ApiError && e.issues.length) {
       showErrors(form, e.issues);
