@@ -30,7 +30,7 @@ test-mongo: install
 	STORE=mongo $(BIN)/pytest tests/api || [ $$? -eq 5 ]
 	STORE=mongo $(BIN)/pytest tests/ascmi_http tests/decision_http tests/conformance || [ $$? -eq 5 ]
 	STORE=mongo $(BIN)/pytest tests/security || [ $$? -eq 5 ]
-	STORE=mongo $(BIN)/pytest tests/enforcement tests/labels || [ $$? -eq 5 ]
+	STORE=mongo $(BIN)/pytest tests/enforcement tests/labels tests/app || [ $$? -eq 5 ]
 	STORE=mongo $(BIN)/pytest tests/subscriptions tests/export || [ $$? -eq 5 ]
 	STORE=mongo $(BIN)/pytest tests/confidential_http tests/ops || [ $$? -eq 5 ]
 
