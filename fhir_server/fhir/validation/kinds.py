@@ -69,7 +69,7 @@ def check(
         elif kind == "Questionnaire":
             issues += check_questionnaire(res, path)
         elif kind == "Bundle":
-            issues += check_bundle(res, path)
+            issues += check_bundle(res, path, source.is_resource_type)
     return issues
 
 

@@ -40,7 +40,8 @@ def test_a_document_carries_what_its_composition_refers_to() -> None:
 def test_a_relative_reference_resolves_against_the_entry_base() -> None:
     assert issues(document(PATIENT_URL)) == []
     assert [d for _, d in issues(document("http://other.org/fhir/Patient/1"))] == [
-        "Can't find 'http://other.org/fhir/Patient/1' in the bundle (Composition.subject)"]
+        "Can't find 'http://other.org/fhir/Patient/1' in the bundle (Composition.subject)",
+        f"Entry '{PATIENT_URL}' isn't reachable by traversing links (forward or backward) from the Composition"]
 
 
 def test_a_urn_reference_no_entry_carries_is_a_warning() -> None:
@@ -60,16 +61,57 @@ def test_a_collection_may_refer_outside_itself() -> None:
 
 def test_the_full_url_names_the_entry_resource() -> None:
     b = bundle("collection", {"fullUrl": PATIENT_URL, "resource": {"resourceType": "Patient", "id": "2"}})
-    assert issues(b) == [("Bundle.entry[0].resource.id",
-                          f"Resource ID does not match the ID in the entry full URL ('2' vs '{PATIENT_URL}')")]
+    assert issues(b) == [("Bundle.entry[0]", f"The fullUrl '{PATIENT_URL}' looks like a RESTful server URL, so it "
+                                             "must end with the correct type and id (/Patient/2)")]
 
 
 def test_the_full_url_is_absolute() -> None:
     b = bundle("collection", {"fullUrl": "Patient/1", "resource": {"resourceType": "Patient", "id": "1"}})
-    assert ("Bundle.entry[0].fullUrl", "The fullUrl must be an absolute URL (not 'Patient/1')") in issues(b)
+    assert ("Bundle.entry[0]", "The fullUrl must be an absolute URL (not 'Patient/1')") in issues(b)
 
 
 def test_a_transaction_entry_needs_its_request() -> None:
     b = bundle("transaction", {"fullUrl": "urn:uuid:4f6a3c1e-2b7d-4e8a-9c3f-1a2b3c4d5e60",
                                "resource": {"resourceType": "Patient"}})
     assert any("bdl-3" in d for _, d in issues(b))
+
+
+def test_every_entry_of_a_document_is_reachable_from_the_composition() -> None:
+    doc = document("Patient/1")
+    doc["entry"].append({"fullUrl": "http://example.org/fhir/Organization/9",
+                         "resource": {"resourceType": "Organization", "id": "9", "name": "Clinic"}})
+    assert [p for p, d in issues(doc) if "reachable" in d] == ["Bundle.entry[2]"]
+    doc["entry"][1]["resource"]["managingOrganization"] = {"reference": "Organization/9"}
+    assert issues(doc) == []
+
+
+def test_a_provenance_pointing_into_a_document_is_reached_backwards() -> None:
+    doc = document("Patient/1")
+    doc["entry"].append({"fullUrl": "http://example.org/fhir/Provenance/p", "resource": {
+        "resourceType": "Provenance", "id": "p", "recorded": "2024-01-01T00:00:00Z",
+        "target": [{"reference": "Composition/c"}], "agent": [{"who": {"display": "me"}}]}})
+    assert issues(doc) == []
+
+
+def test_entries_other_than_transactions_need_a_full_url() -> None:
+    b = bundle("collection", {"resource": {"resourceType": "Patient"}})
+    assert [p for p, d in issues(b) if "must have a fullUrl" in d] == ["Bundle.entry[0]"]
+    b["type"] = "batch"
+    b["entry"][0]["request"] = {"method": "POST", "url": "Patient"}
+    assert [p for p, d in issues(b) if "must have a fullUrl" in d] == []
+
+
+def test_paging_links_belong_to_search_results() -> None:
+    b = bundle("collection", link=[{"relation": "next", "url": "http://example.org/fhir/Patient?page=2"}])
+    assert [p for p, _ in issues(b)] == ["Bundle.link[0].relation"]
+    b["type"] = "searchset"
+    assert issues(b) == []
+
+
+def test_search_matches_have_ids_and_the_searched_type() -> None:
+    b = bundle("searchset", {"fullUrl": "http://example.org/fhir/Observation/1", "search": {"mode": "match"},
+                             "resource": {"resourceType": "Observation", "id": "1", "status": "final",
+                                          "code": {"text": "x"}}},
+               link=[{"relation": "self", "url": "http://example.org/fhir/Patient?name=x"}])
+    assert [d for _, d in issues(b)] == [
+        "This is not a matching resource type for the specified search (Observation expecting ['Patient'])"]
