@@ -45,6 +45,7 @@ class EntryResult:
     body: bytes | dict[str, Any] | None = None
     outcome: dict[str, Any] | None = None
     written: dict[str, Any] | None = None
+    references: list[str] | None = None  # the written resource's reference strings, when known beforehand
 
 
 def _written(status: str, version: ResourceVersion, resource: dict[str, Any] | None) -> EntryResult:
@@ -94,15 +95,19 @@ class BundleProcessor:
         entries = planner.plan(bundle, self.settings.max_bundle_entries, repo.new_id)
         for e in entries:
             self._check_resource(e)
+        rewritten_early = self._prepare(entries)
         async with self.store.transaction() as tx:
             mapping = await self._resolve_targets(tx, entries)
             planner.check_duplicates(entries)
             for e in entries:
                 if e.resource is not None:
-                    found = planner.reference_values(e.resource)  # one walk tells whether the others are needed
-                    rewritten = planner.rewrite_references(e.resource, mapping, found)
-                    if rewritten is not e.resource:
-                        e.resource, found = rewritten, planner.reference_values(rewritten)
+                    if rewritten_early:
+                        found = e.extra["found"]
+                    else:
+                        found = planner.reference_values(e.resource)  # one walk: are the others needed?
+                        rewritten = planner.rewrite_references(e.resource, mapping, found)
+                        if rewritten is not e.resource:
+                            e.resource, found = rewritten, planner.reference_values(rewritten)
                     await self._resolve_conditional_references(tx, e, found)
             results: dict[int, EntryResult] = {}
             for e in planner.execution_order(entries):
@@ -156,6 +161,33 @@ class BundleProcessor:
             repo.check_body(e.resource, rtype, e.target.id if e.target.kind == "instance" else None)
         except FHIRError as exc:
             raise planner.entry_error(e.index, exc) from None
+
+    def _prepare(self, entries: list[PlannedEntry]) -> bool:
+        """The work that needs no store, done before the write lock (issue #16): while one Bundle holds the lock
+        (its inserts, its commit's fsync in a thread), the next one is rewritten and indexed here.
+
+        Only when no entry's id depends on the store (conditional create, conditional update/patch/delete):
+        then the fullUrl → id map is known now, so temporary ids are rewritten here, and a plain create without
+        conditional references gets its index rows and reference strings (:func:`repo.prepare`). Returns
+        whether references were rewritten (``extra["found"]`` holds each resource's reference values).
+        """
+        if any(e.if_none_exist or e.target.kind == "search" for e in entries):
+            return False
+        mapping = planner.id_map(entries, self.base)
+        for e in entries:
+            if e.resource is None:
+                continue
+            found = planner.reference_values(e.resource)
+            rewritten = planner.rewrite_references(e.resource, mapping, found)
+            if rewritten is not e.resource:
+                e.resource, found = rewritten, planner.reference_values(rewritten)
+            e.extra["found"] = found
+            if e.method == "POST" and e.assigned_id and not any("?" in v for v in found[0]):
+                try:
+                    e.extra["prepared"] = repo.prepare(e.resource, e.assigned_id)
+                except FHIRError as exc:
+                    raise planner.entry_error(e.index, exc) from None
+        return True
 
     async def _resolve_targets(self, tx: Transaction, entries: list[PlannedEntry]) -> dict[str, str]:
         """Conditional creates and updates decide their ids before any reference is rewritten."""
@@ -238,8 +270,14 @@ class BundleProcessor:
             if existing is not None:
                 return EntryResult("200 OK", existing, self._body(existing))
             assert e.resource is not None
-            result = await repo.create(tx, e.resource, id=e.assigned_id, check_refs=False)
-            return _written("201 Created", result.version, result.resource)
+            prepared = e.extra.get("prepared")
+            result = await repo.create(tx, e.resource, id=e.assigned_id, check_refs=False,
+                                       prepared=prepared if prepared is not None and prepared.source is e.resource
+                                       else None)
+            written = _written("201 Created", result.version, result.resource)
+            if prepared is not None and prepared.source is e.resource:
+                written.references = prepared.references
+            return written
         if e.method == "PUT":
             assert e.resource is not None and t.resource_type and t.id
             current = await tx.current(t.resource_type, t.id)
@@ -329,7 +367,7 @@ class BundleProcessor:
             if result is None or result.written is None:
                 continue
             try:
-                await repo.check_references(tx, result.written, self.base, checked, visible)
+                await repo.check_references(tx, result.written, self.base, checked, visible, result.references)
             except FHIRError as exc:
                 raise planner.entry_error(e.index, exc) from None
 

@@ -15,7 +15,7 @@ import uuid_utils
 
 from fhir_server.fhir import instant, jsonio, registry
 from fhir_server.fhir.outcome import BadRequest, FHIRError, Gone, NotFound, PreconditionFailed
-from fhir_server.fhir.search.index import extract
+from fhir_server.fhir.search.index import IndexRows, extract
 from fhir_server.fhir.validation import resource_rules
 from fhir_server.repository import labels
 from fhir_server.repository.references import local_target, location_of, reference_strings
@@ -33,6 +33,31 @@ class WriteResult:
     version: ResourceVersion
     created: bool
     resource: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The part of a create that needs no store: done before the write lock is taken (issue #16), so that with
+    several writers one Bundle's extraction runs while another's commit syncs.
+
+    ``source`` is the resource ``rows`` were extracted from: the rows are used only when labelling left that
+    very object unchanged (otherwise the labelled version is extracted again). ``references``: its
+    ``Reference.reference`` strings — stamping and labelling add only ``id`` and ``meta`` codings, never a
+    reference, so they are the written resource's too.
+    """
+
+    source: dict[str, Any]
+    rows: IndexRows
+    references: list[str]
+
+
+def prepare(resource: dict[str, Any], id: str) -> Prepared:
+    """Index rows and reference strings of ``resource`` as its first version ``id`` (no I/O).
+
+    Neither depends on ``meta.lastUpdated`` (``_lastUpdated`` is a resource column, not an index row) nor on
+    ``meta.versionId`` (no search parameter reads it), so the real stamp inside the transaction changes neither.
+    """
+    return Prepared(resource, extract(stamp(resource, id, 1, instant.now())), reference_strings(resource))
 
 
 def new_id() -> str:
@@ -85,14 +110,16 @@ def stamp(resource: dict[str, Any], id: str, version_id: int, last_updated: str)
 
 
 async def check_references(tx: Transaction, resource: dict[str, Any], base_url: str | None = None,
-                           checked: set[tuple[str, str]] | None = None, visible: Visible | None = None) -> None:
+                           checked: set[tuple[str, str]] | None = None, visible: Visible | None = None,
+                           references: list[str] | None = None) -> None:
     """Reject references to local resources that do not exist (or are deleted).
 
     ``checked``: targets already found live in this transaction (a Bundle's resources often share their
     Patient or Organization); found ones are added. Only valid while nothing is deleted meanwhile.
+    ``references``: ``reference_strings(resource)`` when already known (:class:`Prepared`).
     """
     seen = checked if checked is not None else set()
-    for reference in reference_strings(resource):
+    for reference in references if references is not None else reference_strings(resource):
         target = local_target(reference, base_url)
         if target is None or target in seen:
             continue
@@ -108,13 +135,14 @@ async def check_references(tx: Transaction, resource: dict[str, Any], base_url: 
 
 
 async def _put(tx: Transaction, resource: dict[str, Any], id: str, version_id: int, method: str,
-               ) -> tuple[ResourceVersion, dict[str, Any]]:
+               prepared: Prepared | None = None) -> tuple[ResourceVersion, dict[str, Any]]:
     # ACCESS.md §C: labels before index extraction, on every write path
-    resource = await labels.apply(tx, resource, replaces=id if version_id > 1 else None)
-    stamped = stamp(resource, id, version_id, instant.now())
+    labelled = await labels.apply(tx, resource, replaces=id if version_id > 1 else None)
+    stamped = stamp(labelled, id, version_id, instant.now())
     version = ResourceVersion(stamped["resourceType"], id, version_id, stamped["meta"]["lastUpdated"], False,
                               jsonio.dumps(stamped), method)
-    rows = extract(stamped)
+    reuse = prepared is not None and version_id == 1 and prepared.source is labelled
+    rows = prepared.rows if reuse and prepared is not None else extract(stamped)
     await tx.put(version, rows)
     await outbox.record(tx, version, rows)  # subscription events, in this same transaction
     return version, stamped
@@ -131,12 +159,14 @@ def _check_if_match(current: ResourceVersion | None, if_match: int | None, refer
 
 
 async def create(tx: Transaction, resource: dict[str, Any], *, id: str | None = None,
-                 check_refs: bool = True, base_url: str | None = None, visible: Visible | None = None
-                 ) -> WriteResult:
-    """Create with a server-assigned id (``id`` lets bundles pre-assign one for ``urn:uuid`` rewriting)."""
+                 check_refs: bool = True, base_url: str | None = None, visible: Visible | None = None,
+                 prepared: Prepared | None = None) -> WriteResult:
+    """Create with a server-assigned id (``id`` lets bundles pre-assign one for ``urn:uuid`` rewriting).
+    ``prepared``: :func:`prepare` of this very ``resource`` and ``id``, done before the transaction."""
     if check_refs:
-        await check_references(tx, resource, base_url, visible=visible)
-    version, stamped = await _put(tx, resource, id or new_id(), 1, "POST")
+        await check_references(tx, resource, base_url, visible=visible,
+                               references=prepared.references if prepared is not None else None)
+    version, stamped = await _put(tx, resource, id or new_id(), 1, "POST", prepared)
     return WriteResult(version, True, stamped)
 
 

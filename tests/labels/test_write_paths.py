@@ -78,6 +78,8 @@ async def test_transaction_and_batch_entries_are_labelled(client: httpx.AsyncCli
     written = [e["resource"] for e in response.json()["entry"]]
     assert [codes_of(r) for r in written] == [{"HIV"}, LABELS["mental-health"], set()]
     assert await found_by_label(client, "Observation", "MH") == {"o1"}
+    # a create's index rows are extracted before the write lock (issue #16): the label added inside it counts
+    assert await found_by_label(client, "Condition", "HIV") == {written[0]["id"]}
 
     bundle["type"] = "batch"
     bundle["entry"][0]["resource"] = {**hiv_condition(), "code": cc(ICD, "Z33.1")}
