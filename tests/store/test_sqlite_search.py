@@ -222,3 +222,12 @@ def test_total_modes_and_summary_count(db: sqlite3.Connection) -> None:
 def test_a_foreign_or_broken_cursor_is_a_400(db: sqlite3.Connection, cursor: str) -> None:
     with pytest.raises(InvalidSearchParameter):
         run_search(db, parse_search("Consent", [("_sort", "date"), ("_cursor", cursor)]))
+
+
+@pytest.mark.parametrize("value", ["*", "Consent:*", "Consent:patient"])
+def test_revinclude_finds_every_referring_resource_with_or_without_wildcards(db: sqlite3.Connection,
+                                                                             value: str) -> None:
+    page = run_search(db, parse_search("Patient", [("_id", "q1"), ("_revinclude", value)]))
+    assert [m.id for m in page.matches] == ["q1"]
+    consents = {i.reference for i in page.includes if i.resource_type == "Consent"}
+    assert consents == {f"Consent/k{i:02d}" for i in range(1, 30, 4)}

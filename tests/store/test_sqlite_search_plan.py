@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from fhir_server.fhir.search.parse import parse_search
-from fhir_server.store.sqlite import SQLiteStore
+from fhir_server.store.sqlite import SQLiteStore, includes
 from fhir_server.store.sqlite.search import explain, where_clause
 from tests.fhir.search.resources import RESOURCES
 from tests.store.support import put_all
@@ -71,3 +71,13 @@ def test_count_uses_the_same_conditions(db: sqlite3.Connection) -> None:
     where, args = where_clause(db, parse_search("Consent", [("status", "active")]))
     plan = [r[3] for r in db.execute(f"EXPLAIN QUERY PLAN SELECT count(*) FROM resource r WHERE {where}", args)]
     assert not [s for s in plan if s.startswith("SCAN r")], plan
+
+
+@pytest.mark.parametrize("value", ["*", "Consent:*", "Provenance:target"])
+def test_revinclude_is_served_by_the_search_index(db: sqlite3.Connection, value: str) -> None:
+    """No index is led by the reference target (issue #16): every reverse look-up names source and params."""
+    source, codes = includes.reverse_sources(parse_search("Patient", [("_revinclude", value)]).revincludes[0])[0]
+    sql = includes.reverse_sql(len(codes), 2)
+    plan = [r[3] for r in db.execute(f"EXPLAIN QUERY PLAN {sql}", [source, *codes, "p1", "p2", "Patient"])]
+    assert any("idx_reference_search" in step for step in plan), plan
+    assert not [step for step in plan if step.startswith("SCAN")], plan

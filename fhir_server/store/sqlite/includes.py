@@ -1,8 +1,12 @@
 """``_include`` and ``_revinclude`` (with ``:iterate``) for a page of matches.
 
 Includes follow ``idx_reference`` rows from the page (by ``rid``); revincludes find the resources whose
-``idx_reference`` rows point at the page (by ``(ref_type, ref_id)``, the target index). ``:iterate`` repeats
-on what the previous round added, up to :data:`MAX_ROUNDS` rounds and :data:`MAX_INCLUDES` resources.
+``idx_reference`` rows point at the page through the search index ``(rtype, param, ref_id, …)``: every
+reverse look-up names its source type and parameters — ``Source:*`` enumerates the reference parameters of
+Source, ``*`` those of every type, one query per source type. (There is no index led by the target: it cost
+three random B-tree inserts per Consent at ingest, issue #16, for these two rare wildcard forms.)
+``:iterate`` repeats on what the previous round added, up to :data:`MAX_ROUNDS` rounds and
+:data:`MAX_INCLUDES` resources.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
+from fhir_server.fhir.search import definitions
 from fhir_server.fhir.search.ast import Include, SearchQuery
 from fhir_server.store.base import ResourceVersion
 from fhir_server.store.sqlite.rows import version_from_row
@@ -47,26 +52,36 @@ def _forward(conn: sqlite3.Connection, inc: Include, frontier: list[Row]) -> lis
     return found
 
 
+def reverse_sql(params: int, ids: int) -> str:
+    """Resources of one source type whose ``params`` reference parameters point at ``ids`` targets of one type;
+    arguments: source type, the parameter codes, target type, the target ids."""
+    sources = (f"SELECT x.rid FROM idx_reference x WHERE x.rtype = ? AND x.param IN ({','.join('?' * params)})"
+               f" AND x.ref_id IN ({','.join('?' * ids)}) AND x.ref_type = ?")
+    return f"SELECT {COLUMNS} FROM resource r WHERE r.deleted = 0 AND r.rid IN ({sources})"
+
+
+def reverse_sources(inc: Include) -> list[tuple[str, tuple[str, ...]]]:
+    """(source type, its reference parameter codes) a ``_revinclude`` looks through."""
+    types = [inc.source_type] if inc.source_type is not None else sorted(definitions.resource_types())
+    out = []
+    for source in types:
+        codes = (inc.param,) if inc.param is not None else tuple(p.code for p in definitions.reference_params(source))
+        if codes:
+            out.append((source, codes))
+    return out
+
+
 def _reverse(conn: sqlite3.Connection, inc: Include, frontier: list[Row]) -> list[Row]:
     by_type: dict[object, list[object]] = {}
     for r in frontier:
         if inc.target_type in (None, r[1]):
             by_type.setdefault(r[1], []).append(r[2])
     found: list[Row] = []
+    sources = reverse_sources(inc) if by_type else []
     for rtype, ids in by_type.items():
         for chunk in _chunks(ids):
-            where = [f"x.ref_type = ? AND x.ref_id IN ({','.join('?' * len(chunk))})"]
-            args: list[object] = [rtype, *chunk]
-            if inc.source_type is not None:
-                where.append("x.rtype = ?")
-                args.append(inc.source_type)
-            if inc.param is not None:
-                where.append("x.param = ?")
-                args.append(inc.param)
-            sources = f"SELECT x.rid FROM idx_reference x WHERE {' AND '.join(where)}"
-            found += conn.execute(
-                f"SELECT {COLUMNS} FROM resource r WHERE r.deleted = 0 AND r.rid IN ({sources})", args
-            ).fetchall()
+            for source, codes in sources:
+                found += conn.execute(reverse_sql(len(codes), len(chunk)), [source, *codes, *chunk, rtype]).fetchall()
     return found
 
 

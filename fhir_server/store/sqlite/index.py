@@ -2,8 +2,9 @@
 
 Each table has two indexes: a *search* index led by ``(rtype, param, <value columns>)`` so a parameter's
 subquery is an index range, and an *rid* index led by ``(rid, param, …)`` for correlated lookups (sorting,
-composite joins, includes) and for ``delete_index``. ``idx_reference`` also has a *target* index led by
-``(ref_type, ref_id)`` for ``_revinclude``, ``_has`` and ``_list``.
+composite joins, includes) and for ``delete_index``. Reverse look-ups (``_revinclude``, ``_has``, ``_list``)
+name the source type and parameter, so the search index serves them too; an index led by the target would
+cost three random inserts per Consent at ingest (issue #16).
 
 Composite components reuse the typed tables with ``param = '<composite>:<position>'`` and ``grp`` = the
 context element's number, so a code and a value only match together when they come from one element.
@@ -46,7 +47,8 @@ CREATE TABLE IF NOT EXISTS idx_reference (
     rid INTEGER NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL, grp INTEGER NOT NULL DEFAULT 0,
     ref_type TEXT, ref_id TEXT, url TEXT);
 CREATE INDEX IF NOT EXISTS idx_reference_search ON idx_reference (rtype, param, ref_id, ref_type, rid);
-CREATE INDEX IF NOT EXISTS idx_reference_target ON idx_reference (ref_type, ref_id, rtype, param, rid);
+-- No index led by the target (ref_type, ref_id): _revinclude names source types and parameters (includes.py).
+DROP INDEX IF EXISTS idx_reference_target;
 CREATE INDEX IF NOT EXISTS idx_reference_rid ON idx_reference (rid, param, ref_type, ref_id);
 
 CREATE TABLE IF NOT EXISTS idx_date (
