@@ -183,6 +183,13 @@ async def logout(request: Request) -> Response:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized()
     await signin(request).security.revoke(token.strip())
+    caller = context.caller(request)
+    srv = context.server(request)
+    if caller.user is not None and srv.audit is not None:
+        srv.audit.submit(login_event(caller.user, success=True, organization=caller.organization,
+                                     client_id=caller.client_id, base_url=context.base_url(request),
+                                     description="signed out", canonical_base=srv.settings.canonical_base,
+                                     logout=True))
     return Response(status_code=204, headers={"Cache-Control": "no-store"})
 
 

@@ -205,8 +205,10 @@ def install(app: FastAPI, settings: Settings, store: Store) -> Security:
     app.state.signin = SignIn(sec, token_lifetime=settings.user_token_lifetime)
     app.include_router(router())
     from fhir_server.api import signin as signin_api
+    from fhir_server.api import users as users_api
 
     app.include_router(signin_api.router())
+    app.include_router(users_api.router())
     if settings.auth == "off":
         log.warning("FHIR_AUTH=off: every request acts as an administrator; never expose this server")
     else:

@@ -183,9 +183,11 @@ def login_event(
     base_url: str,
     description: str,
     canonical_base: str,
+    logout: bool = False,
 ) -> dict[str, Any]:
-    """A sign-in to the web page as an AuditEvent: DICOM 110114 "User Authentication" / 110122 "Login", outcome
-    ``0`` or ``4``. ``username`` is what was typed (normalised), known or not; the password never appears."""
+    """A sign-in to the web page as an AuditEvent: DICOM 110114 "User Authentication" / 110122 "Login" (110123
+    "Logout" for a sign-out), outcome ``0`` or ``4``. ``username`` is what was typed (normalised), known or not;
+    the password never appears."""
     agents = [user_agent(username, None, canonical_base),
               {"type": {"coding": [{"system": DCM, "code": "110150", "display": "Application"}]},
                "who": {"identifier": {"system": CLIENT_ID_SYSTEM, "value": client_id}}, "requestor": False}]
@@ -198,7 +200,8 @@ def login_event(
     return {
         "resourceType": "AuditEvent",
         "type": {"system": DCM, "code": "110114", "display": "User Authentication"},
-        "subtype": [{"system": DCM, "code": "110122", "display": "Login"}],
+        "subtype": [{"system": DCM, "code": "110123", "display": "Logout"} if logout
+                    else {"system": DCM, "code": "110122", "display": "Login"}],
         "action": "E",
         "recorded": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "outcome": OUTCOME_SUCCESS if success else OUTCOME_REFUSED,

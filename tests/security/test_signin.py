@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 import httpx
+import pytest
 
+from fhir_server.app import create_app
 from fhir_server.security.signin import PUBLIC_CLIENT_ID
+from fhir_server.settings import Settings
+from tests.conftest import STORE, make_store
 from tests.security.conftest import Secure, bearer
 from tests.security.signin_helpers import (
     APP,
@@ -229,3 +234,21 @@ async def test_smart_configuration_announces_the_code_flow(secure: Secure) -> No
     uris = {e["url"]: e["valueUri"] for e in meta["rest"][0]["security"]["extension"][0]["extension"]}
     assert uris["authorize"] == "http://test/fhir/auth/authorize"
     assert PUBLIC_CLIENT_ID == "ascmi-care-partner-app"
+
+
+async def test_behind_a_public_base_url_the_page_on_that_origin_may_sign_in(tmp_path: Path,
+                                                                           request: pytest.FixtureRequest) -> None:
+    settings = Settings(data_dir=tmp_path, load_conformance=False, auth="smart",
+                        base_url="https://fhir.example.org/fhir")
+    app = create_app(settings, make_store(STORE, tmp_path, request))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+            await add_user(app.state.security)
+            pkce = Pkce.make()
+            for redirect, aud in (("https://fhir.example.org/app/", "https://fhir.example.org/fhir"),
+                                  (APP, "http://test/fhir")):
+                code = await code_for(c, pkce, redirect_uri=redirect, aud=aud)
+                assert (await exchange(c, code, pkce.verifier, redirect_uri=redirect)).status_code == 200
+            r = await c.get("/fhir/auth/authorize", params=authorize_params(
+                pkce, redirect_uri="https://fhir.example.org.evil.example/app/"))
+            assert r.status_code == 400 and "location" not in r.headers
