@@ -3,12 +3,13 @@ up a member, revoke, record an expiration event — with an axe-core check on ea
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.app.conftest import CLINIC, AppServer, new_page, serious_violations, shot, sign_in
+from tests.app.conftest import CLINIC, PLAN, AppServer, new_page, serious_violations, shot, sign_in
 
 expect = pytest.importorskip("playwright.sync_api").expect
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -132,6 +133,9 @@ def test_a_422_appears_next_to_the_field_it_names(page: Any, app_server: AppServ
     exp_error = (page.get_attribute("#expDate", "aria-describedby") or "").split()
     assert any(i.startswith("err-") for i in exp_error)
     assert page.get_attribute(".error-summary", "role") == "alert"
+    assert page.evaluate("document.activeElement.classList.contains('error-summary')")  # focus moved there
+    page.locator(".error-summary a", has_text=page.text_content(f"#{error_ids[0]}")).click()
+    assert page.evaluate("document.activeElement.id") == "mediCalId"  # the summary's link goes to the field
     assert page.is_hidden("#capture-result")
     shot(page, "error-422")
     assert serious_violations(page) == [], "error screen"
@@ -199,3 +203,59 @@ def test_look_up_record_an_expiration_event_and_revoke(page: Any, app_server: Ap
     page.click("#form-lookup button[type=submit]")
     expect(page.locator("#disclosures tbody tr").first).not_to_contain_text("No disclosures")
     shot(page, "revoked")
+
+
+# A 1×1 PNG: the "scan" of the signed form.
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQ"
+                       "AAAABJRU5ErkJggg==")
+
+
+def partner_row(page: Any, box: str, n: int, org: dict[str, str]) -> None:
+    row = page.locator(f"#{box} > fieldset").nth(n)
+    row.locator("[name=name]").fill(org["name"])
+    row.locator("[name=value]").fill(org["npi"])
+    row.locator("[name=type]").select_option(org["type"])
+    row.locator("[name=coveredEntity]").check()
+
+
+def test_every_part_of_a_non_ab133_form_reaches_the_consent(page: Any, app_server: AppServer) -> None:
+    """Representative, minor signature, named recipients and an exclusion, the uploaded scan."""
+    page.check("#formType-NON-AB133")
+    fill_form(page, cin="", given="Yến", family="Lê", form_id="BROWSER-FULL")
+    page.fill("#birthDate", "2010-04-02")  # a minor
+    page.fill("#otherNames", "Jenny Le, Yen Le")
+    page.fill("#addrLine", "12 Palm Ave")
+    page.fill("#addrCity", "San Jose")
+    page.fill("#addrState", "CA")
+    page.fill("#addrPostal", "95112")
+    page.fill("#phone", "(408) 555-0101")
+    page.fill("#preferredLanguage", "vi")
+    page.check("#cat-reproductive-health-share")
+    page.uncheck("#allCarePartners")
+    page.click("#add-include")
+    partner_row(page, "include-list", 0, {"name": "Bay ECM Services", "npi": "1333333334", "type": "ecm-provider"})
+    page.click("#add-exclude")
+    partner_row(page, "exclude-list", 0, PLAN)
+    page.check("#signer-representative")
+    page.fill("#repName", "Hoa Lê")
+    page.select_option("#repRelationship", "parent")
+    page.fill("#repAuthority", "Parent of a minor")
+    page.check("#method-electronic")
+    page.check("#minorSigned")
+    page.fill("#minorDate", "2025-03-01")
+    page.check("#minorCategory-reproductive-health")
+    page.set_input_files("#attachment", files=[{"name": "signed.png", "mimeType": "image/png", "buffer": PNG}])
+    page.click("#form-capture button[type=submit]")
+    expect(page.locator("#capture-summary")).to_contain_text("Never with: Golden Poppy Health Plan")
+    summary = page.text_content("#capture-summary")
+    assert "ASCMI Non-AB 133 signed 2025-03-01" in summary and "Bay ECM Services" in summary
+    assert "signed for by the minor" in summary
+    consent_id = page.text_content("#capture-consent").split("Consent/")[1].split("/")[0]
+    consent = app_server.api("GET", f"/fhir/Consent/{consent_id}").json()
+    assert consent["sourceReference"]["reference"].startswith("DocumentReference/")
+    assert consent["performer"][0]["reference"].startswith("RelatedPerson/")
+    doc = app_server.api("GET", f"/fhir/{consent['sourceReference']['reference']}").json()
+    assert base64.b64decode(doc["content"][0]["attachment"]["data"]) == PNG
+    patient = app_server.api("GET", f"/fhir/{consent['patient']['reference']}").json()
+    assert patient["birthDate"] == "2010-04-02" and patient["address"][0]["city"] == "San Jose"
+    shot(page, "full-form")

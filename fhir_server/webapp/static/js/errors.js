@@ -83,6 +83,10 @@ export function showErrors(form, issues) {
       if (focusable && !focusable.id) focusable.id = `${id}-field`;
       link.href = `#${focusable ? focusable.id : id}`;
       link.textContent = text;
+      link.addEventListener("click", (event) => { // to the field itself, not only scrolled into view
+        event.preventDefault();
+        (focusable || el).focus();
+      });
       item.append(link);
     } else {
       item.textContent = text;

@@ -59,9 +59,12 @@ export function has(key) {
   return key in messages || key in fallback;
 }
 
-// Every element with data-i18n gets its text; data-i18n-attr="placeholder:key,aria-label:key" sets attributes.
+// Every element with data-i18n gets its text (with the JSON parameters of data-i18n-params, if any);
+// data-i18n-attr="placeholder:key,aria-label:key" sets attributes.
 export function apply(root) {
-  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n]")) {
+    el.textContent = t(el.dataset.i18n, el.dataset.i18nParams ? JSON.parse(el.dataset.i18nParams) : {});
+  }
   for (const el of root.querySelectorAll("[data-i18n-attr]")) {
     for (const pair of el.dataset.i18nAttr.split(",")) {
       const [attr, key] = pair.split(":");

@@ -113,7 +113,10 @@ export function partnerList(listEl, addButton, vocab, basePath) {
   const rows = () => [...listEl.querySelectorAll(":scope > fieldset")];
   const renumber = () => rows().forEach((row, i) => {
     setPaths(row, `${basePath}/${i}`);
-    row.querySelector("legend").textContent = t("partner.legend", { n: i + 1 });
+    const legend = row.querySelector("legend");
+    legend.dataset.i18n = "partner.legend";
+    legend.dataset.i18nParams = JSON.stringify({ n: i + 1 });
+    legend.textContent = t("partner.legend", { n: i + 1 });
   });
   addButton.addEventListener("click", () => {
     const row = document.createElement("fieldset");
