@@ -121,10 +121,12 @@ class SubscriptionStore(Protocol):
     async def pending(self, id: str, limit: int) -> list[Pending]:
         """The subscription's unnumbered events in write order (at most ``limit``)."""
 
-    async def number(self, id: str, worker: str, accepted: list[Any], consumed: list[Any]) -> int | None:
+    async def number(self, id: str, worker: str, accepted: list[Any], consumed: list[Any], until: float
+                     ) -> int | None:
         """In one transaction, if ``worker`` still holds the lease: give the pending events ``accepted`` (tokens,
-        in order) the next numbers, forget the pending events ``consumed`` (a superset), and return the new
-        ``last_number``; None (and nothing changed) when the lease was lost or another worker numbered them."""
+        in order) the next numbers, forget the pending events ``consumed`` (a superset), extend the lease to
+        ``until`` (as :meth:`renew`) and return the new ``last_number``; None (and nothing changed) when the lease
+        was lost or another worker numbered them."""
 
     async def events(self, id: str, first: int, last: int, limit: int) -> list[EventRow]:
         """Events numbered ``first``..``last`` in order (at most ``limit``)."""

@@ -161,11 +161,12 @@ class DeliveryWorker:
         changes: dict[str, Any] = {}
         try:
             async with self._slot(spec):
-                if not await self.subs.renew(s.id, self.id, time.time() + self._lease(spec.timeout)):
-                    return
-                numbered = await self._number(s)
+                claimed_until = s.lease_until
+                numbered = await self._number(s, spec)
                 if numbered is None:  # the owner's client is disabled (or the lease was lost): nothing goes out
                     changes = {"retry_at": time.time() + 2}
+                elif s.lease_until == claimed_until and not await self._renew(s, spec):
+                    return  # nothing was numbered (which renews the lease), and renewing it failed: lost
                 elif s.status == "requested":
                     changes = await self._handshake(s, spec)
                 elif s.status == "active" and s.last_number > s.delivered:
@@ -179,9 +180,23 @@ class DeliveryWorker:
             changes = {"retry_at": time.time() + 5}
         await self.subs.finish(s.id, self.id, changes)
 
-    async def _number(self, s: SubscriptionState) -> dict[int, Delivered] | None:
+    async def _renew(self, s: SubscriptionState, spec: Spec) -> bool:
+        """Hold the lease for one more attempt (the subscription's timeout + 5 s: after a crash another worker
+        takes over soon); False when it was lost."""
+        s.lease_until = time.time() + self._lease(spec.timeout)
+        return await self.subs.renew(s.id, self.id, s.lease_until)
+
+    async def _keep(self, s: SubscriptionState, spec: Spec) -> bool:
+        """Before another attempt: renew only when the lease could run out during it (a fast endpoint costs no
+        store write per event)."""
+        if s.lease_until - time.time() > spec.timeout + 1:
+            return True
+        return await self._renew(s, spec)
+
+    async def _number(self, s: SubscriptionState, spec: Spec) -> dict[int, Delivered] | None:
         """Gate the subscription's pending events as its owner, now, and number those it may see (the rest are
-        dropped: they leave no number and no count). Updates ``s.last_number``; returns the newly numbered events
+        dropped: they leave no number and no count), renewing the lease in the same store transaction. Updates
+        ``s.last_number`` and ``s.lease_until``; returns the newly numbered events
         with their disclosed copies (so delivery need not gate them a second time a moment later), or None when
         nothing may be numbered now (the owner's client is disabled, or the lease was lost)."""
         numbered: dict[int, Delivered] = {}
@@ -197,13 +212,14 @@ class DeliveryWorker:
             shown = await self.service.disclose(owner, [p.event for p in pending])
             kept = {id(d.event) for d in shown}
             accepted = [p.token for p in pending if id(p.event) in kept]
-            last = await self.subs.number(s.id, self.id, accepted, [p.token for p in pending])
+            until = time.time() + self._lease(spec.timeout)
+            last = await self.subs.number(s.id, self.id, accepted, [p.token for p in pending], until)
             if last is None:
                 return None
             first = last - len(shown) + 1
             for i, d in enumerate(shown):
                 numbered[first + i] = Delivered(replace(d.event, number=first + i), d.body)
-            s.last_number = last
+            s.last_number, s.lease_until = last, until
             if len(pending) < NUMBER_BATCH:
                 break
         return numbered
@@ -258,7 +274,7 @@ class DeliveryWorker:
             delivered, failures = events[-1].number, 0
             if visible:
                 metrics.set_subscription_delivery_lag(_seconds_since(events[-1].at))
-            if not await self.subs.renew(s.id, self.id, time.time() + self._lease(spec.timeout)):
+            if not await self._keep(s, spec):
                 break
         if delivered % 100 == 0 or delivered - s.delivered >= 100:
             await self._prune(s, delivered)

@@ -113,14 +113,16 @@ class MongoSubscriptions:
         return [Pending(d["_id"], EventRow(id, 0, d["rtype"], d["rid"], d["vid"], d["interaction"], d["at"]))
                 for d in docs]
 
-    async def number(self, id: str, worker: str, accepted: list[Any], consumed: list[Any]) -> int | None:
+    async def number(self, id: str, worker: str, accepted: list[Any], consumed: list[Any], until: float
+                     ) -> int | None:
         async def give(tx: Transaction) -> int | None:
             s = _session(tx)
             try:
                 docs = {d["_id"]: d for d in await self.pending_collection.find(
                     {"_id": {"$in": accepted}}, session=s).to_list(None)}
                 state = await self.states.find_one_and_update(
-                    {"_id": id, "lease_owner": worker}, {"$inc": {"last_number": len(accepted)}},
+                    {"_id": id, "lease_owner": worker},
+                    {"$inc": {"last_number": len(accepted)}, "$set": {"lease_until": until}},
                     projection={"last_number": 1}, return_document=ReturnDocument.AFTER, session=s)
                 if state is None:
                     return None

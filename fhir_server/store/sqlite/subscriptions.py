@@ -89,7 +89,7 @@ _DUE = ("s.status != 'off' AND s.lease_until < :now AND s.retry_at <= :now AND (
         " (s.status = 'active' AND c.last_number > s.delivered)"
         " OR (s.status = 'requested' AND s.kind = 'topic' AND s.channel = 'rest-hook')"
         " OR (s.heartbeat_at IS NOT NULL AND s.heartbeat_at <= :now)"
-        " OR EXISTS (SELECT 1 FROM subscription_pending p WHERE p.sid = s.sid))")
+        " OR s.sid IN (SELECT sid FROM subscription_pending))")
 
 
 class _Lost(Exception):
@@ -214,7 +214,8 @@ class SQLiteSubscriptions:
             " WHERE s.id = ? ORDER BY p.eid LIMIT ?", (id, limit)).fetchall()
         return [Pending(eid, EventRow(id, 0, *rest)) for eid, *rest in rows]
 
-    async def number(self, id: str, worker: str, accepted: list[Any], consumed: list[Any]) -> int | None:
+    async def number(self, id: str, worker: str, accepted: list[Any], consumed: list[Any], until: float
+                     ) -> int | None:
         try:
             async with self.store.transaction() as tx:
                 conn = tx.connection
@@ -232,6 +233,7 @@ class SQLiteSubscriptions:
                                  [(sid, last + i, eid) for i, eid in enumerate(accepted, 1)])
                 last += len(accepted)
                 conn.execute("UPDATE subscription_counter SET last_number = ? WHERE sid = ?", (last, sid))
+                conn.execute("UPDATE subscription_state SET lease_until = ? WHERE sid = ?", (until, sid))
         except _Lost:
             return None
         return int(last)
