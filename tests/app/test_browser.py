@@ -202,6 +202,7 @@ def test_look_up_record_an_expiration_event_and_revoke(page: Any, app_server: Ap
     # behind the answers, so look again).
     page.click("#form-lookup button[type=submit]")
     expect(page.locator("#disclosures tbody tr").first).not_to_contain_text("No disclosures")
+    expect(page.locator("#disclosures tbody")).to_contain_text(CLINIC["name"])  # the recipient by name
     shot(page, "revoked")
 
 

@@ -40,8 +40,9 @@ async function endpoints() {
     const r = await fetch(`${fhirBase()}/.well-known/smart-configuration`);
     if (!r.ok) return fallback;
     const c = await r.json();
+    // Sign-out is the server's logout (the token refused at once on every worker, and audited as a logout).
     return { authorize: c.authorization_endpoint || fallback.authorize, token: c.token_endpoint || fallback.token,
-             logout: c.revocation_endpoint || fallback.logout };
+             logout: fallback.logout };
   } catch {
     return fallback;
   }
@@ -104,9 +105,7 @@ export async function signOut() {
   if (!s) return;
   const { logout } = await endpoints();
   try {
-    await fetch(logout, { method: "POST", headers: { Authorization: `Bearer ${s.access_token}`,
-                                                     "Content-Type": "application/x-www-form-urlencoded" },
-                          body: new URLSearchParams({ token: s.access_token, client_id: CLIENT_ID }) });
+    await fetch(logout, { method: "POST", headers: { Authorization: `Bearer ${s.access_token}` } });
   } catch {
     // the token is gone from this tab either way; it also expires on its own
   }

@@ -12,6 +12,7 @@ const $ = (id) => document.getElementById(id);
 const NETWORK = "Organization/ascmi-care-partner-network";
 let vocab = null;
 let current = null; // { patient, consents }
+const names = new Map(); // Organization/<id> → name, from the Organizations read for the sharing table
 
 function cell(row, text, header = false) {
   const c = document.createElement(header ? "th" : "td");
@@ -154,7 +155,8 @@ async function showMember(patient, focus = true) {
   $("matches").hidden = true;
   $("status").textContent = t("lookup.found", { name: humanName(patient.name) });
   if (focus) $("member").focus();
-  await Promise.all([showSharing(), showDisclosures(patient)]);
+  await showSharing(); // first: it learns the Care Partners' names the accounting shows
+  await showDisclosures(patient);
 }
 
 function showConsents(consents) {
@@ -222,6 +224,7 @@ async function partners() {
     try {
       const { data } = await get(`/fhir/${ref}`);
       const identifiers = (data.identifier || []).filter((i) => i.system && i.value);
+      if (data.name) names.set(ref, data.name);
       if (identifiers.length) out.push({ ref, name: data.name || ref, identifiers });
     } catch {
       // an Organization this user may not read is left out
@@ -319,11 +322,15 @@ async function showSharing() {
   }
 }
 
+// The recipient of a BALP disclosure event: its IRCP agent (the Organization), and the person when one signed in.
 function describeAgent(event) {
   const agents = event.agent || [];
-  const org = agents.map((a) => a.who?.display || a.who?.reference).find((x) => x && /Organization/.test(x))
-    || agents.map((a) => a.who?.display || a.who?.identifier?.value || a.who?.reference).find(Boolean);
-  return org || "—";
+  const code = (a) => (a.type?.coding || []).map((c) => c.code);
+  const recipient = agents.find((a) => code(a).includes("IRCP"))?.who;
+  const person = agents.find((a) => !code(a).includes("IRCP") && a.who?.display && a.requestor)?.who?.display;
+  const client = agents.find((a) => a.who?.identifier?.value)?.who?.identifier?.value;
+  const org = recipient ? names.get(recipient.reference) || recipient.display || recipient.reference : client;
+  return [org, person].filter(Boolean).join(" — ") || "—";
 }
 
 async function showDisclosures(patient) {
