@@ -59,6 +59,14 @@ def check_known_codes(
     if type_code not in ("Coding", "CodeableConcept"):
         return False
     found = False
+    if type_code == "Coding" and isinstance(value, dict) and isinstance(value.get("system"), str):
+        held = source.code_system(value["system"])
+        if held is not None and (held.get("content") == "supplement" or held.get("supplements")):
+            # codesystem.html#supplements: a supplement adds designations and properties to another code
+            # system; it defines no codes, so it is never the system of a Coding
+            issues.append(Issue("error", "code-invalid", f"CodeSystem {value['system']} is a supplement, so it "
+                                "can't be used as a value in Coding.system", (expression,)))
+            return True
     for system, code in _codes(type_code, value) or ():
         known = source.complete_codes(system) if system is not None else None
         if known is not None and code not in known:

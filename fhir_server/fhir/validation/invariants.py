@@ -261,8 +261,17 @@ class CompiledInvariant:
 _cache: dict[tuple[str, str], CompiledInvariant] = {}
 
 
+# Invariants published wrong in R4 4.0.1, as the HL7 validator corrects them: que-12 asks for enableBehavior
+# when there is more than one enableWhen (questionnaire.html), but its expression only counted three or more.
+CORRECTED: dict[tuple[str, str], str] = {
+    ("que-12", "enableWhen.count() > 2 implies enableBehavior.exists()"):
+        "enableWhen.count() >= 2 implies enableBehavior.exists()",
+}
+
+
 def compile_invariant(expression: str, key: str = "") -> CompiledInvariant:
     """Compile (once per process) an invariant expression; never raises."""
+    expression = CORRECTED.get((key, expression), expression)
     cache_key = (key, expression) if (key, expression) in NATIVE_BY_KEY else ("", expression)
     found = _cache.get(cache_key)
     if found is not None:

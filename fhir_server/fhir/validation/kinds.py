@@ -2,8 +2,9 @@
 
 The HL7 Java validator checks some resources against other resources or against rules written in prose: a
 QuestionnaireResponse against its Questionnaire, a Questionnaire's ``enableWhen`` targets, a Bundle's entries
-and the references between them. These run here on the resource and on every resource inside it (contained
-resources, Bundle entries, nested Bundles), each at its FHIRPath location.
+and the references between them, conformance resources' own rules (:mod:`.conformance`). These run here on
+the resource and on every resource inside it (contained resources, Bundle entries, nested Bundles), each at its
+FHIRPath location.
 
 The caller hands in what needs I/O: ``questionnaires`` maps a canonical (``url`` or ``url|version``) to the
 Questionnaire it holds (:func:`questionnaire_refs` lists the canonicals a payload names).
@@ -16,6 +17,12 @@ from typing import Any
 
 from ..outcome import Issue
 from .bundles import check_bundle
+from .conformance import (
+    check_capability_statement,
+    check_code_system,
+    check_search_parameter,
+    check_structure_definition,
+)
 from .definitions import DefinitionSource
 from .questionnaire import QuestionnaireLookup, check_questionnaire, check_response
 
@@ -70,6 +77,14 @@ def check(
             issues += check_questionnaire(res, path)
         elif kind == "Bundle":
             issues += check_bundle(res, path, source.is_resource_type)
+        elif kind == "SearchParameter":
+            issues += check_search_parameter(res, path)
+        elif kind == "CapabilityStatement":
+            issues += check_capability_statement(res, path)
+        elif kind == "CodeSystem":
+            issues += check_code_system(res, path, source)
+        elif kind == "StructureDefinition":
+            issues += check_structure_definition(res, path)
     return issues
 
 

@@ -300,6 +300,8 @@ def _compare(op: Any, actual: tuple[str, Any], expected: tuple[str, Any]) -> boo
 def _comparable(value: Any) -> Decimal | str | bool | None:
     if isinstance(value, bool):
         return value
+    if isinstance(value, Decimal):
+        return value
     if isinstance(value, int | float):
         try:
             return Decimal(str(value))

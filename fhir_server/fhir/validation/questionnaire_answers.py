@@ -303,6 +303,8 @@ def _primitive_option(q_item: Mapping[str, Any], value: Any, path: str, add: Add
 
 
 def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, Decimal):
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
