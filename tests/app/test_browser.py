@@ -87,6 +87,17 @@ def test_sign_in_speaks_the_chosen_language_and_sign_out_ends_the_token(browser:
         context.close()
 
 
+def test_a_session_ended_on_the_server_asks_to_sign_in_again(page: Any, app_server: AppServer) -> None:
+    token = token_of(page)
+    r = httpx.post(f"{app_server.root}/fhir/auth/logout", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code in (200, 204)
+    page.fill("#lk-cin", "90000001A")
+    page.click("#form-lookup button[type=submit]")
+    expect(page.locator("#problem")).to_contain_text("Your session has ended")
+    assert page.is_visible("#sign-in") and page.is_hidden("#sign-out")
+    assert page.evaluate("sessionStorage.getItem('ascmi_token')") is None
+
+
 def test_a_wrong_state_on_return_is_refused_and_no_token_is_kept(browser: Any, app_server: AppServer) -> None:
     context, page = new_page(browser)
     try:
@@ -260,3 +271,25 @@ def test_every_part_of_a_non_ab133_form_reaches_the_consent(page: Any, app_serve
     patient = app_server.api("GET", f"/fhir/{consent['patient']['reference']}").json()
     assert patient["birthDate"] == "2010-04-02" and patient["address"][0]["city"] == "San Jose"
     shot(page, "full-form")
+
+
+@pytest.mark.parametrize("lang,heading,born", [
+    ("zh-Hant", "陳小明", "1980年5月17日"),
+    ("vi", "陳 小明", "17 tháng 5, 1980"),
+    ("es", "小明 陳", "17 de mayo de 1980"),
+])
+def test_names_and_dates_follow_the_language(page: Any, app_server: AppServer, lang: str, heading: str,
+                                             born: str) -> None:
+    """Family name first in Chinese (Han characters run together) and Vietnamese; dates by Intl.DateTimeFormat;
+    and the name fields themselves in that order, so the keyboard order is the order seen."""
+    open_page(page, app_server, lang)
+    order = page.evaluate("[...document.querySelectorAll('#capture .names input')].map(e => e.id)")
+    assert order == (["familyName", "givenName"] if lang in ("zh-Hant", "vi") else ["givenName", "familyName"])
+    fill_form(page, cin=f"9000{LANGS.index(lang)}555C", given="小明", family="陳", form_id=f"BROWSER-NAME-{lang}")
+    page.click("#form-capture button[type=submit]")
+    page.wait_for_selector("#capture-result:not([hidden])")
+    page.fill("#lk-cin", f"9000{LANGS.index(lang)}555C")
+    page.click("#form-lookup button[type=submit]")
+    page.wait_for_selector("#member:not([hidden])")
+    assert page.text_content("#member-h") == heading
+    assert born in page.text_content("#member-facts")

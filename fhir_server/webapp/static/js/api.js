@@ -23,6 +23,11 @@ export async function call(method, path, body, extraHeaders = {}) {
   } catch {
     data = null;
   }
+  if (r.status === 401) {
+    // The session ended (expired, signed out elsewhere, revoked): forget the token and say so.
+    sessionStorage.removeItem("ascmi_token");
+    window.dispatchEvent(new CustomEvent("ascmi:session-ended"));
+  }
   if (!r.ok) throw new ApiError(r.status, data);
   return { status: r.status, data, location: r.headers.get("Location") };
 }

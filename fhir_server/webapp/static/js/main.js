@@ -39,6 +39,12 @@ async function main() {
   await changeLanguage(initialLanguage());
   $("lang").addEventListener("change", () => changeLanguage($("lang").value));
   $("sign-in").addEventListener("click", () => signIn(language()));
+  window.addEventListener("ascmi:session-ended", () => {
+    $("problem").textContent = t("auth.expired");
+    $("sign-in").hidden = false;
+    $("sign-out").hidden = true;
+    showWho();
+  });
   $("sign-out").addEventListener("click", async () => {
     await signOut();
     location.assign("/app/");
