@@ -13,7 +13,7 @@ from typing import Any
 
 from ..outcome import Issue
 from .definitions import DefinitionSource
-from .terminology import strip_version
+from .terminology import concept_displays, strip_version
 
 CODED_STRINGS = frozenset({"code", "string", "uri", "url", "canonical"})
 SHOW_ALLOWED = 12  # list the allowed codes in the message when there are at most this many
@@ -54,29 +54,43 @@ def check_known_codes(
     source: DefinitionSource, type_code: str, value: Any, expression: str, issues: list[Issue]
 ) -> bool:
     """Codes claimed from a code system we hold completely must exist in it, whatever the binding strength
-    (or with no binding at all). True when a code is unknown, so the binding check does not report the same
-    cause a second time. A CodeableConcept reports nothing itself: the walk reaches each of its Codings."""
-    if type_code not in ("Coding", "CodeableConcept"):
+    (or with no binding at all); a display that is not one the code system gives the code is a warning.
+
+    True when a Coding's code is unknown, so its binding check does not report the same cause a second time. A
+    CodeableConcept reports nothing itself (the walk reaches each of its Codings) and keeps its binding check:
+    the concept missing the value set and its coding missing the code system are two findings, as the HL7
+    validator reports them."""
+    if type_code != "Coding" or not isinstance(value, dict):
         return False
-    found = False
-    if type_code == "Coding" and isinstance(value, dict) and isinstance(value.get("system"), str):
-        held = source.code_system(value["system"])
-        if held is not None and (held.get("content") == "supplement" or held.get("supplements")):
-            # codesystem.html#supplements: a supplement adds designations and properties to another code
-            # system; it defines no codes, so it is never the system of a Coding
-            issues.append(Issue("error", "code-invalid", f"CodeSystem {value['system']} is a supplement, so it "
-                                "can't be used as a value in Coding.system", (expression,)))
-            return True
-    for system, code in _codes(type_code, value) or ():
-        known = source.complete_codes(system) if system is not None else None
-        if known is not None and code not in known:
-            if type_code == "Coding":
-                issues.append(
-                    Issue("error", "code-invalid", f"Unknown code '{code}' in the code system {system}",
-                          (expression,))
-                )
-            found = True
-    return found
+    system, code = value.get("system"), value.get("code")
+    if not isinstance(system, str):
+        return False
+    held = source.code_system(system)
+    if held is not None and (held.get("content") == "supplement" or held.get("supplements")):
+        # codesystem.html#supplements: a supplement adds designations and properties to another code
+        # system; it defines no codes, so it is never the system of a Coding
+        issues.append(Issue("error", "code-invalid", f"CodeSystem {system} is a supplement, so it can't be used "
+                            "as a value in Coding.system", (expression,)))
+        return True
+    if not isinstance(code, str):
+        return False
+    known = source.complete_codes(system)
+    if known is not None and code not in known:
+        issues.append(Issue("error", "code-invalid", f"Unknown code '{code}' in the code system {system}",
+                            (expression,)))
+        return True
+    display = value.get("display")
+    if held is not None and isinstance(display, str):
+        names = concept_displays(held, code)
+        if names and _folded(display) not in {_folded(n) for n in names}:
+            shown = ", ".join(f"'{n}'" for n in sorted(names))
+            issues.append(Issue("warning", "invalid", f"Wrong Display Name '{display}' for {system}#{code}: "
+                                f"should be one of {shown}", (expression,)))
+    return False
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
 
 def check_binding(

@@ -78,6 +78,22 @@ def strip_version(url: str) -> str:
 class _Hierarchy:
     codes: set[str]
     children: dict[str, set[str]]
+    properties: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # code → property → values
+    displays: dict[str, set[str]] = field(default_factory=dict)  # code → display and designation values
+
+    def ancestors(self, code: str) -> set[str]:
+        parents: dict[str, set[str]] = {}
+        for parent, kids in self.children.items():
+            for kid in kids:
+                parents.setdefault(kid, set()).add(parent)
+        out: set[str] = set()
+        stack = [code]
+        while stack:
+            for parent in parents.get(stack.pop(), ()):
+                if parent not in out:
+                    out.add(parent)
+                    stack.append(parent)
+        return out
 
     def descendants(self, code: str) -> set[str]:
         out: set[str] = set()
@@ -102,6 +118,8 @@ def code_system_hierarchy(cs: Mapping[str, Any]) -> _Hierarchy:
         return cached[1]
     codes: set[str] = set()
     children: dict[str, set[str]] = {}
+    properties: dict[str, dict[str, set[str]]] = {}
+    displays: dict[str, set[str]] = {}
 
     def walk(concepts: Iterable[Mapping[str, Any]], parent: str | None) -> None:
         for concept in concepts:
@@ -111,13 +129,25 @@ def code_system_hierarchy(cs: Mapping[str, Any]) -> _Hierarchy:
             codes.add(code)
             if parent is not None:
                 children.setdefault(parent, set()).add(code)
+            names = displays.setdefault(code, set())
+            if isinstance(concept.get("display"), str):
+                names.add(concept["display"])
+            for designation in concept.get("designation", ()):
+                if isinstance(designation, Mapping) and isinstance(designation.get("value"), str):
+                    names.add(designation["value"])
             for prop in concept.get("property", ()):
-                if prop.get("code") in ("subsumedBy", "parent") and isinstance(prop.get("valueCode"), str):
+                if not isinstance(prop, Mapping) or not isinstance(prop.get("code"), str):
+                    continue
+                if prop["code"] in ("subsumedBy", "parent") and isinstance(prop.get("valueCode"), str):
                     children.setdefault(prop["valueCode"], set()).add(code)
+                value = next((v for k, v in prop.items() if k.startswith("value")), None)
+                if value is not None and not isinstance(value, Mapping):
+                    text = str(value).lower() if isinstance(value, bool) else str(value)
+                    properties.setdefault(code, {}).setdefault(prop["code"], set()).add(text)
             walk(concept.get("concept", ()), code)
 
     walk(cs.get("concept", ()), None)
-    result = _Hierarchy(codes, children)
+    result = _Hierarchy(codes, children, properties, displays)
     if len(_hierarchy_cache) > 4096:
         _hierarchy_cache.clear()
     _hierarchy_cache[key] = (cs, result)
@@ -134,17 +164,51 @@ def _filter_codes(h: _Hierarchy, flt: Mapping[str, Any]) -> set[str] | None:
         return h.descendants(value)
     if op == "is-not-a":
         return h.codes - {value} - h.descendants(value)
-    if op == "in" and prop in ("concept", "code"):
-        return {v.strip() for v in value.split(",")} & h.codes
-    if op == "=" and prop in ("concept", "code"):
-        return {value} & h.codes
-    if op == "regex" and prop in ("concept", "code"):
-        try:
-            pattern = re.compile(value)
-        except re.error:
-            return None
-        return {c for c in h.codes if pattern.fullmatch(c)}
+    if op == "generalizes":
+        return ({value} | h.ancestors(value)) & h.codes if value in h.codes else set()
+    listed = {v.strip() for v in value.split(",")}
+    if prop in ("concept", "code"):
+        if op == "in":
+            return listed & h.codes
+        if op == "not-in":
+            return h.codes - listed
+        if op == "=":
+            return {value} & h.codes
+        if op == "regex":
+            pattern = _regex(value)
+            return None if pattern is None else {c for c in h.codes if pattern.fullmatch(c)}
+        return None
+    if not isinstance(prop, str):
+        return None
+    # a property filter (codesystem.html#filters): the concept's values of that property
+    def values(code: str) -> set[str]:
+        return h.properties.get(code, {}).get(prop, set())
+    if op == "exists":
+        want = value.lower() == "true"
+        return {c for c in h.codes if bool(values(c)) == want}
+    if op == "=":
+        return {c for c in h.codes if value in values(c)}
+    if op == "in":
+        return {c for c in h.codes if values(c) & listed}
+    if op == "not-in":
+        return {c for c in h.codes if not values(c) & listed}
+    if op == "regex":
+        pattern = _regex(value)
+        return None if pattern is None else {c for c in h.codes if any(pattern.fullmatch(v) for v in values(c))}
     return None
+
+
+def _regex(value: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(value)
+    except re.error:
+        return None
+
+
+def concept_displays(cs: Mapping[str, Any], code: str) -> set[str] | None:
+    """The display and designations a CodeSystem gives ``code`` (None when it has no such code)."""
+    h = code_system_hierarchy(cs)
+    return h.displays.get(code, set()) if code in h.codes else None
 
 
 def _whole_system(system: str, filters: Iterable[Mapping[str, Any]], resolve_cs: ResolveFn) -> Expansion:
