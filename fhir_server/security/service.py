@@ -49,7 +49,7 @@ class Security:
         self.client_cache_seconds = client_cache_seconds
         self.purposes = purposes
         self._secret: bytes | None = None
-        self._tokens: dict[str, tuple[Caller, float]] = {}
+        self._tokens: dict[str, tuple[Caller, float, str | None]] = {}  # token → caller, exp, jti
         self._clients: dict[str, tuple[Client | None, float]] = {}
         self._users: dict[str, tuple[User | None, float]] = {}
         self._revocation_checked: dict[str, float] = {}
@@ -202,7 +202,7 @@ class Security:
         entry = self._tokens.get(token)
         if entry is None:
             entry = await self._verify(token, cds_audience)
-        caller, expires = entry
+        caller, expires, jti = entry
         if time.time() > expires + assertion.SKEW:
             self._tokens.pop(token, None)
             raise Unauthorized()
@@ -214,7 +214,7 @@ class Security:
             client = await self.client(caller.client_id)
             if client is None or not client.active:
                 raise Unauthorized()
-        if await self.is_revoked(token):
+        if jti is not None and await self.is_revoked(token, jti):
             raise Unauthorized()
         return caller
 
@@ -234,7 +234,7 @@ class Security:
         self._tokens.pop(token, None)
         return True
 
-    async def is_revoked(self, token: str) -> bool:
+    async def is_revoked(self, token: str, jti: str) -> bool:
         """Revoked here, or (checked at most every cache period per token) revoked by another worker."""
         now = time.time()
         if token in self._revoked:
@@ -243,11 +243,7 @@ class Security:
         mono = time.monotonic()
         if checked is not None and mono - checked < self.client_cache_seconds:
             return False
-        try:
-            jti = jwt.decode(token, options={"verify_signature": False}).get("jti")
-        except jwt.PyJWTError:
-            jti = None
-        if isinstance(jti, str) and await self.registry.jti_recorded(f"revoked|{jti}", now):
+        if await self.registry.jti_recorded(f"revoked|{jti}", now):
             self._revoked[token] = now + self.token_lifetime + assertion.SKEW
             self._tokens.pop(token, None)
             return True
@@ -257,7 +253,7 @@ class Security:
         self._revocation_checked[token] = mono
         return False
 
-    async def _verify(self, token: str, cds_audience: str | None) -> tuple[Caller, float]:
+    async def _verify(self, token: str, cds_audience: str | None) -> tuple[Caller, float, str | None]:
         secret = await self.secret()
         try:
             claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=TOKEN_ISSUER, leeway=assertion.SKEW,
@@ -280,14 +276,15 @@ class Security:
                 raise Unauthorized()
             caller = Caller(client.client_id, client.organization, sc.parse(str(claims["scope"])),
                             purpose if isinstance(purpose, str) else None)
-        entry = (caller, float(claims["exp"]))
+        jti = claims.get("jti")
+        entry = (caller, float(claims["exp"]), jti if isinstance(jti, str) else None)
         if len(self._tokens) > _TOKEN_CACHE_MAX:
             self._tokens.clear()
         self._tokens[token] = entry
         return entry
 
-    async def _verify_client_jwt(self, token: str, audience: str) -> tuple[Caller, float]:
-        """A CDS Hooks 2.0 client JWT: single use (its ``jti``), so it is never cached."""
+    async def _verify_client_jwt(self, token: str, audience: str) -> tuple[Caller, float, str | None]:
+        """A CDS Hooks 2.0 client JWT: single use (its ``jti``), so it is never cached (nor revoked)."""
         try:
             verified = await assertion.verify(token, audience=audience, now=time.time(), find_client=self.client,
                                               registry=self.registry, require_sub=False)
@@ -297,4 +294,4 @@ class Security:
             raise Unauthorized() from None
         client = verified.client
         return Caller(client.client_id, client.organization, dict(client.allowed), purpose), float(
-            verified.claims["exp"])
+            verified.claims["exp"]), None

@@ -204,6 +204,24 @@ async def test_missing_or_forged_csrf_token_is_refused(secure: Secure) -> None:
         assert r.status_code == 400 and "location" not in r.headers
 
 
+async def test_sessions_expire(secure: Secure) -> None:
+    """The person's token lives FHIR_USER_TOKEN_LIFETIME (900 s by default); the login form's token expires."""
+    import jwt
+
+    await add_user(secure.security)
+    answer = await sign_in(secure.client)
+    claims = jwt.decode(answer["access_token"], options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == answer["expires_in"] == 900
+    assert claims["user"] == "ana" and claims["sub"] == PUBLIC_CLIENT_ID
+    secure.app.state.signin.form_seconds = 1
+    params = authorize_params(Pkce.make())
+    page = await secure.client.get("/fhir/auth/authorize", params=params)
+    await asyncio.sleep(2.5)
+    r = await secure.client.post("/fhir/auth/authorize", data={**params, "username": "ana", "password": PASSWORD,
+                                                               "csrf_token": csrf_of(page.text)})
+    assert r.status_code == 400 and "location" not in r.headers and "expired" in r.text
+
+
 async def test_logout_revokes_the_token(secure: Secure) -> None:
     await add_user(secure.security)
     token = bearer((await sign_in(secure.client))["access_token"])
