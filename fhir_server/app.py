@@ -33,7 +33,7 @@ def make_store(settings: Settings) -> Store:
         return MongoStore(settings.mongodb_uri, settings.mongodb_database)
     from fhir_server.store.sqlite import SQLiteStore
 
-    return SQLiteStore(settings.sqlite_path)
+    return SQLiteStore(settings.sqlite_path, settings.sqlite_cache_mib)
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:

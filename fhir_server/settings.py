@@ -32,6 +32,7 @@
 | FHIR_TOKEN_LIFETIME | 300 | seconds an access token lives (`expires_in`); 60 s clock skew is allowed on top |
 | FHIR_CLIENT_CACHE_SECONDS | 1 | how long a worker trusts its copy of a client's (or user's) `active` flag |
 | FHIR_USER_TOKEN_LIFETIME | 900 | seconds the access token of a person signed in to the web page lives |
+| FHIR_SQLITE_CACHE_MIB | 8 | SQLite page cache per connection (two per worker): what a worker's memory grows into |
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class Settings:
     token_lifetime: int = 300
     client_cache_seconds: float = 1.0
     user_token_lifetime: int = 900
+    sqlite_cache_mib: int = 8
 
     @property
     def sqlite_path(self) -> Path:
@@ -130,4 +132,5 @@ class Settings:
             token_lifetime=int(e.get("FHIR_TOKEN_LIFETIME") or d.token_lifetime),
             client_cache_seconds=float(e.get("FHIR_CLIENT_CACHE_SECONDS") or d.client_cache_seconds),
             user_token_lifetime=int(e.get("FHIR_USER_TOKEN_LIFETIME") or d.user_token_lifetime),
+            sqlite_cache_mib=max(1, int(e.get("FHIR_SQLITE_CACHE_MIB") or d.sqlite_cache_mib)),
         )

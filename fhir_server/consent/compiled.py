@@ -16,7 +16,7 @@ What is read (the ``ASCMIConsent`` shape):
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -88,7 +88,7 @@ class CompiledConsent:
     def provisions(self) -> tuple[CompiledProvision, ...]:
         found = self._lazy.get("provisions")
         if found is None:
-            root = self.version.resource.get("provision") or {}
+            root = self.version.parse().get("provision") or {}  # cached versions keep bytes, not the parse
             found = self._lazy["provisions"] = tuple(
                 _provision(i, p, self.tables) for i, p in enumerate(root.get("provision") or []))
         return found  # type: ignore[no-any-return]
@@ -199,7 +199,7 @@ def compiled(version: ConsentVersion, tables: Tables, tz: str) -> CompiledConsen
         by_bytes = (tables.base, tz, version.raw)
         hit = _BYTES_CACHE.get(by_bytes)
         if hit is None or hit.version.recorded != version.recorded:
-            hit = _BYTES_CACHE[by_bytes] = compile_consent(version, tables, tz)
+            hit = _BYTES_CACHE[by_bytes] = replace(compile_consent(version, tables, tz), version=version.unparsed())
             if len(_BYTES_CACHE) > _CACHE_LIMIT:
                 _BYTES_CACHE.popitem(last=False)
         else:

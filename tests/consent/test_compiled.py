@@ -34,6 +34,22 @@ def test_stored_bytes_compile_without_parsing_on_a_cache_hit():
     assert lazy.parsed is None
 
 
+def test_the_cache_keeps_a_consents_bytes_not_its_parsed_json():
+    """The parsed dict is several times the bytes; cached for thousands of Consents it grew a worker's memory
+    for as long as new Consents were decided about (the 10-minute soak, issue #18)."""
+    c = form(id="lean", share=("hiv",))
+    raw = orjson.dumps(c.resource)
+    parsed = ConsentVersion.from_json(raw)  # no ids given: parsed on the way in
+    assert parsed.parsed is not None
+    cached = compiled(parsed, TABLES, TZ)
+    assert len(cached.by_category["hiv"]) == 1  # provisions compiled (from the bytes) after caching
+    assert cached.version.parsed is None and cached.version.raw == raw
+    again = ConsentVersion.from_json(bytes(raw), parsed.recorded, id="lean", version_id=parsed.version_id)
+    assert compiled(again, TABLES, TZ) is cached
+    assert cached.version.parsed is None
+    assert parsed.parsed is not None  # the caller's own version is left as it was
+
+
 def test_from_json_without_ids_reads_them_from_the_resource():
     raw = orjson.dumps(form(id="ids", version="4").resource)
     v = ConsentVersion.from_json(raw)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +117,11 @@ def param(resource_type: str, code: str) -> SearchParam | None:
     return params_for(resource_type).get(code)
 
 
-@cache
+@lru_cache(maxsize=256)
 def common_params(types: tuple[str, ...]) -> dict[str, SearchParam]:
-    """Parameters usable across several types (``_type`` system search): same code and type on every one."""
+    """Parameters usable across several types (``_type`` system search): same code and type on every one.
+
+    Bounded: the key is the client's ``_type`` list, and its combinations are unlimited."""
     if not types:
         return params_for("Resource")
     first, *rest = types

@@ -32,15 +32,20 @@ if TYPE_CHECKING:
 
 _VERSION_COLUMNS = "rtype, id, vid, last_updated, deleted, body"
 T = TypeVar("T")
+# SQLite's page cache per connection (``FHIR_SQLITE_CACHE_MIB``); a worker has two connections. It fills with
+# the pages a worker touches and never shrinks, so it is what a worker's memory grows into as the store grows
+# (docs/deploy.md, *Sizing*). Pages it does not hold are read from the operating system's file cache, which
+# all workers share, at a few microseconds each.
+DEFAULT_CACHE_MIB = 8
 
 
-def _connect(path: str) -> sqlite3.Connection:
+def _connect(path: str, cache_mib: int = DEFAULT_CACHE_MIB) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=OFF")
     conn.execute("PRAGMA temp_store=MEMORY")
-    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")  # negative: KiB, not pages
     return conn
 
 
@@ -117,18 +122,19 @@ class SQLiteStore:
 
     name = "sqlite"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, cache_mib: int = DEFAULT_CACHE_MIB) -> None:
         self.path = str(path)
+        self.cache_mib = cache_mib
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
 
     async def open(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._writer = _connect(self.path)
+        self._writer = _connect(self.path, self.cache_mib)
         self._writer.executescript(RESOURCE_DDL + index.INDEX_DDL + SUBSCRIPTION_DDL)
         self._writer.execute("PRAGMA busy_timeout=0")  # other processes' write locks: see locking.py
-        self._reader = _connect(self.path)
+        self._reader = _connect(self.path, self.cache_mib)
         self._reader.execute("PRAGMA query_only=ON")
 
     async def close(self) -> None:

@@ -1,0 +1,76 @@
+"""What a worker's memory can grow into is bounded (issue #18: RSS flat after warm-up under the mixed soak).
+
+The soak itself (``python -m benchmarks.mixed``; a short one in ``test_load.py``) measures the growth; these
+check the bounds it relies on: SQLite's page cache per connection follows ``FHIR_SQLITE_CACHE_MIB``, and no
+function-level cache in the server is unbounded.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+from pathlib import Path
+
+import fhir_server
+from fhir_server.app import make_store
+from fhir_server.settings import Settings
+from fhir_server.store.sqlite import SQLiteStore
+
+
+async def test_sqlite_page_cache_per_connection_follows_the_setting(tmp_path: Path) -> None:
+    for env, kib in (({}, 8 * 1024), ({"FHIR_SQLITE_CACHE_MIB": "3"}, 3 * 1024)):
+        settings = Settings.from_env({"FHIR_DATA_DIR": str(tmp_path / str(kib)), **env})
+        store = make_store(settings)
+        assert isinstance(store, SQLiteStore)
+        await store.open()
+        try:
+            async with store.transaction() as tx:
+                writer = tx.connection.execute("PRAGMA cache_size").fetchone()[0]
+            reader = store.reader.execute("PRAGMA cache_size").fetchone()[0]
+        finally:
+            await store.close()
+        assert (writer, reader) == (-kib, -kib)  # negative: KiB, so the bound does not depend on the page size
+
+
+# Unbounded caches whose keys come from a closed vocabulary (the FHIR definitions the server ships, checked
+# before the call), so they are full after the first requests of each kind. Anything keyed by request data
+# (values, ids, instants, a client's list) must have a maxsize instead.
+CLOSED_VOCABULARY = {
+    "fhir_server.api.search.capability_search_params",  # resource type (routes refuse unknown types first)
+    "fhir_server.fhir.search.extract._plans",  # resource type of a stored resource
+    "fhir_server.fhir.search.fhirpath._choice_names",  # no arguments
+    "fhir_server.fhir.search.fhirpath.compile_path",  # a search parameter's expression
+    "fhir_server.fhir.search.fhirpath.top_fields",  # a search parameter's expression
+    "fhir_server.fhir.search.definitions._data",  # no arguments
+    "fhir_server.fhir.search.definitions.resource_types",  # no arguments
+    "fhir_server.fhir.search.definitions.choice_elements",  # no arguments
+    "fhir_server.fhir.search.definitions.params_for",  # resource type (parse checks it against resource_types)
+    "fhir_server.fhir.search.definitions.reference_params",  # resource type
+    "fhir_server.fhir.search.definitions.search_includes",  # resource type
+    "fhir_server.fhir.search.definitions._revincludes",  # no arguments
+    "fhir_server.fhir.validation.resource_rules.rules",  # resource type
+    "fhir_server.fhir.registry._model",  # resource type
+    "fhir_server.fhir.registry._r4_schema",  # no arguments
+    "fhir_server.fhir.registry._fast_validator",  # no arguments
+    "fhir_server.fhir.registry._explaining_validator",  # resource type
+    "fhir_server.consent.compartment._params",  # no arguments
+    "fhir_server.consent.compartment._evaluator",  # (resource type, compartment parameter)
+}
+
+
+def test_every_function_cache_keyed_by_request_data_has_a_size_bound() -> None:
+    """``functools.cache`` / ``lru_cache(maxsize=None)`` grow with every distinct argument for the life of a
+    worker; keyed by what requests carry (values, ids, instants, a ``_type`` list) that is a leak."""
+    unbounded = []
+    for info in pkgutil.walk_packages(fhir_server.__path__, "fhir_server."):
+        if info.name.endswith("__main__") or ".store.mongo" in info.name:
+            continue
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if isinstance(value, functools._lru_cache_wrapper) and value.__module__ == info.name:
+                maxsize = value.cache_parameters()["maxsize"]
+                qualified = f"{info.name}.{name}"
+                if (maxsize is None and qualified not in CLOSED_VOCABULARY) or (maxsize or 0) > 16_384:
+                    unbounded.append(f"{qualified} (maxsize={maxsize})")
+    assert unbounded == []
