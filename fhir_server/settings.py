@@ -33,6 +33,7 @@
 | FHIR_CLIENT_CACHE_SECONDS | 1 | how long a worker trusts its copy of a client's (or user's) `active` flag |
 | FHIR_USER_TOKEN_LIFETIME | 900 | seconds the access token of a person signed in to the web page lives |
 | FHIR_SQLITE_CACHE_MIB | 8 | SQLite page cache per connection (two per worker): what a worker's memory grows into |
+| FHIR_VALIDATE_UNKNOWN_EXTENSIONS | error | $validate: an unknown extension is an `error` or a `warning` |
 """
 
 from __future__ import annotations
@@ -46,6 +47,15 @@ def _bool(value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _severity(value: str | None, default: str) -> str:
+    text = (value or "").strip().lower()
+    if not text:
+        return default
+    if text not in ("error", "warning"):
+        raise ValueError(f"FHIR_VALIDATE_UNKNOWN_EXTENSIONS must be error or warning, not {value!r}")
+    return text
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,7 @@ class Settings:
     client_cache_seconds: float = 1.0
     user_token_lifetime: int = 900
     sqlite_cache_mib: int = 8
+    validate_unknown_extensions: str = "error"
 
     @property
     def sqlite_path(self) -> Path:
@@ -133,4 +144,6 @@ class Settings:
             client_cache_seconds=float(e.get("FHIR_CLIENT_CACHE_SECONDS") or d.client_cache_seconds),
             user_token_lifetime=int(e.get("FHIR_USER_TOKEN_LIFETIME") or d.user_token_lifetime),
             sqlite_cache_mib=max(1, int(e.get("FHIR_SQLITE_CACHE_MIB") or d.sqlite_cache_mib)),
+            validate_unknown_extensions=_severity(e.get("FHIR_VALIDATE_UNKNOWN_EXTENSIONS"),
+                                                  d.validate_unknown_extensions),
         )

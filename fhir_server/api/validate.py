@@ -28,7 +28,8 @@ CONFORMANCE_TYPES = ("StructureDefinition", "ValueSet", "CodeSystem")
 class ValidatorCache:
     """One Validator per state of the server's conformance resources."""
 
-    def __init__(self) -> None:
+    def __init__(self, unknown_extensions: str = "error") -> None:
+        self.unknown_extensions = unknown_extensions  # FHIR_VALIDATE_UNKNOWN_EXTENSIONS
         self._fingerprint: tuple[Any, ...] | None = None
         self._validator: Validator | None = None
         self._lock = asyncio.Lock()
@@ -52,7 +53,7 @@ class ValidatorCache:
                     async for version in store.export(rtype):
                         assert version.body is not None
                         held.append(jsonio.loads(version.body))
-                self._validator = Validator(DefinitionSource(held))
+                self._validator = Validator(DefinitionSource(held), unknown_extensions=self.unknown_extensions)
                 self._fingerprint = fingerprint
         return self._validator
 
@@ -60,7 +61,7 @@ class ValidatorCache:
 def validators(request: Request) -> ValidatorCache:
     state = request.app.state
     if not hasattr(state, "validators"):
-        state.validators = ValidatorCache()
+        state.validators = ValidatorCache(context.server(request).settings.validate_unknown_extensions)
     cache: ValidatorCache = state.validators
     return cache
 
@@ -173,8 +174,9 @@ async def enforce_profiles(request: Request, resource: dict[str, Any]) -> list[I
         problems = [i for i in validator.check_structure_definition(resource) if i.severity in ("error", "fatal")]
         if problems:
             raise FHIRError.from_issues(422, problems)
-    issues = validator.validate(resource, [], meta_profiles=True) if (resource.get("meta") or {}).get("profile") \
-        else []
+    # an extension the server has no definition of is stored (a receiver may ignore it; $validate says error)
+    issues = validator.validate(resource, [], meta_profiles=True, unknown_extensions="warning") \
+        if (resource.get("meta") or {}).get("profile") else []
     errors = [i for i in issues if i.severity in ("error", "fatal")]
     if errors:
         raise FHIRError.from_issues(422, errors)

@@ -145,3 +145,27 @@ async def test_a_binding_without_strength_is_a_validation_issue(client: httpx.As
     response = await client.post("/fhir/StructureDefinition/$validate", json=sd)
     found = [i for i in response.json()["issue"] if i["severity"] == "error"]
     assert [i["expression"] for i in found] == [["StructureDefinition.differential.element[0].binding.strength"]]
+
+
+UNKNOWN_EXT = {"resourceType": "Patient", "extension": [{"url": "http://unknown.org/fhir/ext", "valueString": "x"}]}
+
+
+async def test_an_unknown_extension_is_an_error_in_validate_but_is_stored(client: httpx.AsyncClient) -> None:
+    response = await client.post("/fhir/Patient/$validate", json=UNKNOWN_EXT)
+    found = [i for i in response.json()["issue"] if i["severity"] == "error"]
+    assert [(i["code"], i["expression"]) for i in found] == [("structure", ["Patient.extension[0]"])]
+    assert "unknown" in found[0]["diagnostics"]
+    claimed = {**UNKNOWN_EXT, "meta": {"profile": ["http://example.org/not-held"]}}
+    assert (await client.post("/fhir/Patient", json=claimed)).status_code == 201
+
+
+async def test_an_extension_the_profile_defines_is_not_unknown(client: httpx.AsyncClient) -> None:
+    ext = {"resourceType": "StructureDefinition", "url": "http://unknown.org/fhir/ext", "name": "Ext",
+           "status": "active", "kind": "complex-type", "abstract": False, "type": "Extension",
+           "context": [{"type": "element", "expression": "Patient"}],
+           "baseDefinition": CORE + "Extension", "derivation": "constraint", "differential": {"element": [
+               {"id": "Extension.url", "path": "Extension.url", "fixedUri": "http://unknown.org/fhir/ext"},
+               {"id": "Extension.value[x]", "path": "Extension.value[x]", "type": [{"code": "string"}]}]}}
+    await store(client, ext)
+    response = await client.post("/fhir/Patient/$validate", json=UNKNOWN_EXT)
+    assert [i for i in response.json()["issue"] if i["severity"] == "error"] == []

@@ -2,8 +2,11 @@
 
 Extensions are the common case: an ``extension`` array is (implicitly, in the base spec) sliced by ``url``.
 An extension no slice claims is validated against the StructureDefinition its url names, when the server
-knows it; an unknown extension is a warning (the HL7 validator's default), an unknown *modifier* extension an
-error (the receiver cannot safely ignore it), and any unclaimed item is an error when the slicing is closed.
+knows it. An unknown extension is an error, as in the HL7 validator ("unknown, and not allowed here"), unless
+its url is an example or tooling one (information only) or the lenient reading is chosen
+(FHIR_VALIDATE_UNKNOWN_EXTENSIONS=warning; writes always take it: the data is stored); an unknown *modifier*
+extension is always an error (the receiver cannot safely ignore it), and any unclaimed item is an error when
+the slicing is closed.
 
 A known extension used where its ``StructureDefinition.context`` does not allow it is a warning (the HL7
 validator says error; our matching of ``element`` contexts is deliberately simple, so we warn): an element
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 
 _URL = (Discriminator("value", "url"),)
 _INDEX = re.compile(r"\[\d+\]")
+_XVER = re.compile(r"^http://hl7\.org/fhir/\d\.\d/StructureDefinition/extension-")
 _QUANTITIES = frozenset({"Age", "Count", "Distance", "Duration", "MoneyQuantity", "SimpleQuantity"})
 
 
@@ -117,14 +121,30 @@ def _extension_by_url(
                 path,
             )
         elif not url.startswith("#"):
+            lenient = _example_url(url)
+            severity = "information" if lenient else run.unknown_extensions
             run.add(
-                "warning",
-                "not-found",
-                f"Unknown extension {url}: only its general structure was checked; "
-                "register its StructureDefinition to have it validated",
+                severity,
+                "structure" if severity == "error" else "not-found",
+                f"The extension {url} is unknown, and not allowed here: only its general structure was "
+                "checked; register its StructureDefinition to have it validated"
+                if severity == "error"
+                else f"Unknown extension {url}: only its general structure was checked",
                 path,
             )
     v._item(run, node, "Extension", item, None, path, tree, res)
+
+
+def _example_url(url: str) -> bool:
+    """Urls the HL7 validator lets pass unknown (a hint only): examples (``example.org``, ``acme.com``),
+    ``nema.org`` (DICOM), the tooling namespace, and cross-version extensions (``/fhir/5.0/...``) which are
+    defined by rule rather than by a held StructureDefinition."""
+    host = url.split("://", 1)[-1].split("/", 1)[0].lower()
+    return (
+        host.endswith(("example.org", "example.com", "acme.com", "nema.org"))
+        or url.startswith("http://hl7.org/fhir/tools/StructureDefinition/")
+        or _XVER.match(url) is not None
+    )
 
 
 def _check_context(
@@ -223,7 +243,7 @@ def _matches(
             target = v.profiles.tree(url)
             if target is None or not isinstance(value, dict):
                 continue
-            sub = Run(run.root)
+            sub = Run(run.root, run.unknown_extensions)
             v._object(sub, target.root, target, value, "", target.type or code, res)
             if not any(i.severity in ("error", "fatal") for i in sub.issues):
                 return True

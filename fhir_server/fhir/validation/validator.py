@@ -34,12 +34,13 @@ _CHILDLESS = frozenset({"BackboneElement", "Element"})
 class _Run:
     """State of one validate() call."""
 
-    __slots__ = ("issues", "root", "warned")
+    __slots__ = ("issues", "root", "unknown_extensions", "warned")
 
-    def __init__(self, root: Any) -> None:
+    def __init__(self, root: Any, unknown_extensions: str = "error") -> None:
         self.issues: list[Issue] = []
         self.root = root
         self.warned: set[str] = set()
+        self.unknown_extensions = unknown_extensions
 
     def add(self, severity: str, code: str, diagnostics: str, expression: str) -> None:
         self.issues.append(Issue(severity, code, diagnostics, (expression,) if expression else ()))
@@ -51,8 +52,11 @@ class Validator:
     Build one per set of held conformance resources and reuse it: compiled trees and expansions are cached.
     """
 
-    def __init__(self, definitions: DefinitionSource | None = None) -> None:
+    def __init__(self, definitions: DefinitionSource | None = None, *, unknown_extensions: str = "error") -> None:
+        """``unknown_extensions``: the severity of an extension whose definition is not held (``error``, as
+        the HL7 validator, or ``warning``, the lenient reading — FHIR_VALIDATE_UNKNOWN_EXTENSIONS)."""
         self.source = definitions if definitions is not None else DefinitionSource()
+        self.unknown_extensions = unknown_extensions
         self.profiles = ProfileCache(self.source)
         self._merged: dict[tuple[int, int], tuple[Constraint, ...]] = {}
         self._type_tree_cache: dict[tuple[int, str], tuple[ElementTree, ...]] = {}
@@ -61,15 +65,21 @@ class Validator:
     # -- public API ---------------------------------------------------------------------------------------
 
     def validate(
-        self, resource: Any, profiles: Iterable[str] = (), *, meta_profiles: bool = False
+        self,
+        resource: Any,
+        profiles: Iterable[str] = (),
+        *,
+        meta_profiles: bool = False,
+        unknown_extensions: str | None = None,
     ) -> list[Issue]:
         """Issues (errors, warnings, information) for ``resource`` against its base type and ``profiles``.
 
         ``profiles`` are canonical urls (``|version`` ignored); an unknown one is an error. With
         ``meta_profiles`` the profiles the resource claims in ``meta.profile`` are checked too (unknown
-        ones are a warning, as the HL7 validator does).
+        ones are a warning, as the HL7 validator does). ``unknown_extensions`` overrides the validator's
+        severity for extensions it has no definition of (writes store them: they may be ignored).
         """
-        run = _Run(resource)
+        run = _Run(resource, unknown_extensions or self.unknown_extensions)
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             run.add("error", "structure", "A resource must be a JSON object with a string resourceType", "")
             return run.issues
@@ -187,7 +197,7 @@ class Validator:
         """
         attempts: list[tuple[ElementTree, _Run]] = []
         for sub in trees:
-            trial = _Run(run.root)
+            trial = _Run(run.root, run.unknown_extensions)
             trial.warned = set(run.warned)
             check(trial, sub)
             if not any(i.severity in ("error", "fatal") for i in trial.issues):

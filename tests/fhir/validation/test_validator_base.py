@@ -271,14 +271,28 @@ def test_resource_without_resource_type_is_a_structure_error(validator: Validato
     assert [i.code for i in validator.validate({"id": "x"})] == ["structure"]
 
 
-def test_unknown_extension_is_a_warning(validator: Validator) -> None:
+def test_unknown_extension_is_an_error_as_in_the_hl7_validator(validator: Validator) -> None:
     resource = consent()
     resource["extension"] = [{"url": "http://unknown.org/ext", "valueString": "x"}]
     issues = validator.validate(resource)
+    assert errors(issues) == [("structure", ("Consent.extension[0]",))]
+
+
+def test_unknown_extension_is_a_warning_in_the_lenient_reading() -> None:
+    resource = consent()
+    resource["extension"] = [{"url": "http://unknown.org/ext", "valueString": "x"}]
+    issues = Validator(unknown_extensions="warning").validate(resource)
     assert errors(issues) == []
     assert [(i.code, i.expression) for i in issues if i.severity == "warning"] == [
         ("not-found", ("Consent.extension[0]",))
     ]
+
+
+def test_unknown_example_extension_is_only_information(validator: Validator) -> None:
+    resource = consent()
+    resource["extension"] = [{"url": "http://example.org/fhir/StructureDefinition/x", "valueString": "x"}]
+    issues = validator.validate(resource)
+    assert [i.severity for i in issues if i.expression == ("Consent.extension[0]",)] == ["information"]
 
 
 def test_core_extension_is_validated_against_its_definition(validator: Validator) -> None:
