@@ -43,12 +43,15 @@ window.ui = SwaggerUIBundle({url: "../openapi.json", dom_id: "#swagger-ui", deep
 
 PUBLIC = frozenset({"/health", "/health/ready", "/cds-services", "/docs", "/fhir/.well-known/smart-configuration",
                     "/fhir/auth/token"})  # as fhir_server/security/permissions.py has them
-MEDIA = {"/metrics": "text/plain", "/fhir/bulk-files/{job_id}/{name}": "application/fhir+ndjson"}
+MEDIA = {"/metrics": "text/plain", "/fhir/bulk-files/{job_id}/{name}": "application/fhir+ndjson",
+         "/fhir/auth/authorize": "text/html"}  # the people sign-in's login page (docs/security.md)
 SUMMARIES = {
     "/ascmi/forms": "file a signed ASCMI form (JSON, schema in profiles/ascmi-form.schema.json): Patient, "
                     "Organizations, Consent and Provenance in one transaction",
     "/ascmi/revocations": "file an ASCMI revocation (JSON, schema in profiles/ascmi-revocation.schema.json)",
     "/ascmi/expiration-events": "record the event that ends a Consent (e.g. the end of a treatment)",
+    "/ascmi/consents/{id}/summary": "the plain-language summary of a Consent on file (the text of "
+                                    "`fhir-server ascmi render`), through the consent gate",
     "/cds-services": "CDS Hooks discovery",
     "/cds-services/patient-consent-consult": "patient-consent-consult: may this recipient receive this "
                                              "information, for this purpose, now?",
@@ -63,6 +66,8 @@ def extra_endpoints(app: Any) -> list[Endpoint]:
     out = []
     for route in _routes(app.routes):
         if not isinstance(route, APIRoute) or route.path == "/docs" or route.path.startswith(f"{BASE}/swagger-ui"):
+            continue
+        if not route.include_in_schema:  # the Care Partner page's static files (docs/app.md) are not API
             continue
         path = route.path
         if path == BASE or path == f"{BASE}/" or path.startswith((f"{BASE}/{{", f"{BASE}/_history", f"{BASE}/metadata",

@@ -272,6 +272,9 @@ def _extra_paths(extra: Iterable[Endpoint]) -> dict[str, dict[str, Any]]:
                  else None)
         if e.oauth_errors:
             op["responses"]["default"] = _ref("responses", "OAuthError")
+        elif e.media_type == "text/html":  # a page for people (the sign-in): its refusals are pages too
+            op["responses"]["default"] = {"description": "an HTML page saying what went wrong",
+                                          "content": {"text/html": {"schema": {"type": "string"}}}}
         if e.public:
             op["security"] = []
         paths.setdefault(e.path, {})[e.method] = op
