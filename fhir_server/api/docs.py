@@ -45,6 +45,7 @@ PUBLIC = frozenset({"/health", "/health/ready", "/cds-services", "/docs", "/fhir
                     "/fhir/auth/token"})  # as fhir_server/security/permissions.py has them
 MEDIA = {"/metrics": "text/plain", "/fhir/bulk-files/{job_id}/{name}": "application/fhir+ndjson",
          "/fhir/auth/authorize": "text/html"}  # the people sign-in's login page (docs/security.md)
+EMPTY = {"/fhir/auth/logout": "204", "/fhir/auth/revoke": "200"}  # sign-out and RFC 7009 answer no body
 SUMMARIES = {
     "/ascmi/forms": "file a signed ASCMI form (JSON, schema in profiles/ascmi-form.schema.json): Patient, "
                     "Organizations, Consent and Provenance in one transaction",
@@ -82,7 +83,7 @@ def extra_endpoints(app: Any) -> list[Endpoint]:
         for method in sorted(route.methods or ()):
             public = path in PUBLIC and (method == "GET" or path.endswith("/token"))
             out.append(Endpoint(path, method.lower(), tag, doc, public, MEDIA.get(path, ""),
-                                oauth_errors=path.endswith("/auth/token")))
+                                oauth_errors=path.endswith("/auth/token"), empty_status=EMPTY.get(path, "")))
     return out
 
 

@@ -257,6 +257,7 @@ class Endpoint:
     public: bool = False
     media_type: str = ""  # of a successful answer; "" for FHIR JSON or JSON
     oauth_errors: bool = False  # errors are RFC 6749 §5.2 JSON (the token endpoint), not OperationOutcomes
+    empty_status: str = ""  # success has no body, with this status (sign-out 204, RFC 7009 revocation 200)
 
 
 def _extra_paths(extra: Iterable[Endpoint]) -> dict[str, dict[str, Any]]:
@@ -270,6 +271,9 @@ def _extra_paths(extra: Iterable[Endpoint]) -> dict[str, dict[str, Any]]:
                  params=params or None,
                  body={"application/json": {"schema": _ref("schemas", "Json")}} if e.method in ("post", "put")
                  else None)
+        if e.empty_status:
+            op["responses"].pop("200", None)
+            op["responses"][e.empty_status] = {"description": "done; no body"}
         if e.oauth_errors:
             op["responses"]["default"] = _ref("responses", "OAuthError")
         elif e.media_type == "text/html":  # a page for people (the sign-in): its refusals are pages too
