@@ -21,7 +21,8 @@ DocumentReference a Consent names as its source, the RelatedPerson that signed o
 label) are visible when the caller's Organization is a network member today or is named in one of that person's
 Consents; every other resource in a Patient compartment is disclosed only when the decision engine (ASCMI.md §4)
 permits it for each of its patients, with the §2 labels in its ``meta.security`` (none → general health) and the
-caller's purpose; an AuditEvent only when it records the caller's own request; a ``fulfill`` Task focused on a
+caller's purpose; an AuditEvent only when it records the caller's own request (for a person signed in to the
+web page, who shares the page's client id with everyone: one naming that person); a ``fulfill`` Task focused on a
 Consent (a confidential-communication request, ASCMI.md §6) is a consent record its owner and requester always
 see (they must act on it whatever the person shares with them); the rest by scope.
 

@@ -174,11 +174,11 @@ class Security:
         return code
 
     async def mint(self, client_id: str, granted: sc.Scopes, purpose: str | None, lifetime: int,
-                   user: str | None = None) -> str:
+                   user: str | None = None, jti: str | None = None) -> str:
         """An access token; with ``user``, a person's token (``user/`` scopes, the ``user`` claim)."""
         now = int(time.time())
         claims: dict[str, Any] = {"iss": TOKEN_ISSUER, "sub": client_id, "iat": now, "exp": now + lifetime,
-                                  "jti": secrets.token_urlsafe(12),
+                                  "jti": jti or secrets.token_urlsafe(12),
                                   "scope": sc.format_scopes(granted, "system" if user is None else "user")}
         if purpose is not None:
             claims["purpose"] = purpose
@@ -229,10 +229,16 @@ class Security:
         except jwt.PyJWTError:
             return False
         expires = float(claims["exp"]) + assertion.SKEW
-        await self.registry.use_jti(f"revoked|{claims['jti']}", expires)
+        await self.revoke_jti(str(claims["jti"]), float(claims["exp"]))
         self._revoked[token] = expires
         self._tokens.pop(token, None)
         return True
+
+    async def revoke_jti(self, jti: str, expires: float) -> None:
+        """Refuse the token with this ``jti`` (one that expires by ``expires``) on every worker; other workers
+        notice within the cache time, this one at its next check (:meth:`is_revoked`)."""
+        await self.registry.use_jti(f"revoked|{jti}", expires + assertion.SKEW)
+        self._revocation_checked = {}
 
     async def is_revoked(self, token: str, jti: str) -> bool:
         """Revoked here, or (checked at most every cache period per token) revoked by another worker."""

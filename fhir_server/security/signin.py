@@ -10,8 +10,10 @@ SMART App Launch 2.x *standalone launch* with the authorization code grant (RFC 
   double submit) and the person's username and password (:meth:`SignIn.login`).
 - A successful login gives a one-time code (:meth:`SignIn.issue_code`), valid :data:`CODE_SECONDS`, kept in the
   store by its SHA-256 and bound to the client, the redirect URI, the PKCE challenge, the person, the granted
-  scopes and purpose. ``POST /fhir/auth/token`` with ``grant_type=authorization_code`` redeems it
-  (:meth:`SignIn.exchange`): taking the code deletes it, so a second redemption fails on every worker.
+  scopes and purpose, and the ``jti`` its access token will have. ``POST /fhir/auth/token`` with
+  ``grant_type=authorization_code`` redeems it (:meth:`SignIn.exchange`): the store marks it redeemed
+  atomically, so a second redemption fails on every worker — and revokes the token the first one got (RFC 6749
+  §4.1.2: a code used twice may have been stolen).
 - Lockout: :data:`LOCK_LIMIT` failed sign-ins of one username within :data:`LOCK_WINDOW` seconds (counted in the
   store, whichever worker saw them; unknown usernames are counted too, so the lock says nothing about whether a
   name exists) refuse further attempts until the oldest of them leaves the window.
@@ -216,7 +218,8 @@ class SignIn:
             raise RedirectError(req, "invalid_scope", "none of the requested scopes is allowed for this user")
         code = secrets.token_urlsafe(32)
         doc = {"client_id": req.client_id, "redirect_uri": req.redirect_uri, "code_challenge": req.code_challenge,
-               "username": user.username, "scope": sc.format_scopes(granted, "user"), "purpose": user.purpose}
+               "username": user.username, "scope": sc.format_scopes(granted, "user"), "purpose": user.purpose,
+               "jti": secrets.token_urlsafe(12)}
         await self.security.registry.put_code(_code_key(code), doc, time.time() + self.code_seconds)
         return code
 
@@ -227,7 +230,10 @@ class SignIn:
         code, verifier = form.get("code") or "", form.get("code_verifier") or ""
         if not code or not verifier or not form.get("redirect_uri"):
             raise TokenError("invalid_request", "send code, redirect_uri, client_id and code_verifier (PKCE)")
-        doc = await self.security.registry.take_code(_code_key(code), time.time())
+        doc = await self.security.registry.redeem_code(_code_key(code), time.time())
+        if doc is not None and doc.get("redeemed"):
+            await self.security.revoke_jti(str(doc.get("jti")), time.time() + self.token_lifetime)
+            doc = None
         if (doc is None or doc.get("client_id") != form.get("client_id")
                 or doc.get("redirect_uri") != form.get("redirect_uri")
                 or not pkce_matches(verifier, str(doc.get("code_challenge") or ""))):
@@ -240,6 +246,6 @@ class SignIn:
         scope = str(doc["scope"])
         purpose = doc.get("purpose")
         token = await self.security.mint(PUBLIC_CLIENT_ID, sc.parse(scope, "user"), purpose if isinstance(
-            purpose, str) else None, self.token_lifetime, user=user.username)
+            purpose, str) else None, self.token_lifetime, user=user.username, jti=str(doc["jti"]))
         return {"access_token": token, "token_type": "Bearer", "expires_in": self.token_lifetime, "scope": scope,
                 "user": {"username": user.username, "organization": user.organization, "display": user.display}}

@@ -7,7 +7,8 @@
 - **server secrets** (the key that signs access tokens), created once by whichever worker comes first;
 - **users** of the Care Partner web page (one JSON document per person, see :mod:`fhir_server.security.users`);
   their failed sign-ins are failures under the key ``user|<username>`` (the lockout counts them on every worker);
-- **authorization codes** (single use: taking one deletes it, so two workers cannot both redeem it);
+- **authorization codes** (single use: redeeming one marks it atomically, so two workers cannot both redeem it,
+  and a second attempt is recognised — RFC 6749 §4.1.2 — until the code expires);
 - **revoked access tokens** (``revoked|<jti>`` among the one-time ids, kept until the token's ``exp``).
 
 Each store implements it in its own module (``store/sqlite/security.py``, ``store/mongo/security.py``);
@@ -60,8 +61,9 @@ class SecurityStore(Protocol):
     async def put_code(self, key: str, doc: dict[str, Any], expires_at: float) -> None:
         """Keep an authorization code (by its hash) until ``expires_at``."""
 
-    async def take_code(self, key: str, now: float) -> dict[str, Any] | None:
-        """Remove the code and return its document; None when unknown, already taken or expired."""
+    async def redeem_code(self, key: str, now: float) -> dict[str, Any] | None:
+        """Mark the code redeemed and return its document as it was before (``"redeemed": true`` in it when this
+        is a second attempt); None when unknown or expired."""
 
 
 def security_store(store: Store) -> SecurityStore:

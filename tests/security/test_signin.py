@@ -111,7 +111,7 @@ async def test_wrong_verifier_is_invalid_grant_and_burns_the_code(secure: Secure
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
 
 
-async def test_a_code_is_single_use(secure: Secure) -> None:
+async def test_a_code_is_single_use_and_its_reuse_revokes_the_token(secure: Secure) -> None:
     await add_user(secure.security)
     pkce = Pkce.make()
     code = await code_for(secure.client, pkce)
@@ -120,6 +120,9 @@ async def test_a_code_is_single_use(secure: Secure) -> None:
     again = await exchange(secure.client, code, pkce.verifier)
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
     assert "access_token" not in again.json()
+    # a code used twice may have been stolen: the token the first use got is revoked (RFC 6749 §4.1.2)
+    r = await secure.client.get("/fhir/Patient", headers=bearer(first.json()["access_token"]))
+    assert r.status_code == 401
 
 
 async def test_code_bound_to_redirect_uri_and_client(secure: Secure) -> None:

@@ -169,12 +169,12 @@ class MongoSecurity:
         except PyMongoError as e:
             raise translate(e, "keeping an authorization code") from e
 
-    async def take_code(self, key: str, now: float) -> dict[str, Any] | None:
+    async def redeem_code(self, key: str, now: float) -> dict[str, Any] | None:
         db = await self._db()
-        try:  # find_one_and_delete is atomic: of two workers redeeming one code, one gets it
-            found = await db[CODES].find_one_and_delete({"_id": key})
+        try:  # atomic: of two workers redeeming one code, one sees it not yet redeemed
+            before = await db[CODES].find_one_and_update({"_id": key}, {"$set": {"doc.redeemed": True}})
         except PyMongoError as e:
             raise translate(e, "redeeming an authorization code") from e
-        if found is None or float(found["at"]) < now:
+        if before is None or float(before["at"]) < now:
             return None
-        return dict(found["doc"])
+        return dict(before["doc"])

@@ -136,11 +136,14 @@ class SQLiteSecurity:
             tx.connection.execute("INSERT INTO auth_code (key, doc, expires_at) VALUES (?, ?, ?)",
                                   (key, json.dumps(doc), expires_at))
 
-    async def take_code(self, key: str, now: float) -> dict[str, Any] | None:
+    async def redeem_code(self, key: str, now: float) -> dict[str, Any] | None:
         await self._ensure()
-        async with self.store.transaction() as tx:  # the one writer: select + delete cannot interleave
+        async with self.store.transaction() as tx:  # the one writer: select + update cannot interleave
             row = tx.connection.execute("SELECT doc, expires_at FROM auth_code WHERE key = ?", (key,)).fetchone()
-            if row is None:
+            if row is None or float(row[1]) < now:
                 return None
-            tx.connection.execute("DELETE FROM auth_code WHERE key = ?", (key,))
-        return json.loads(row[0]) if float(row[1]) >= now else None
+            doc: dict[str, Any] = json.loads(row[0])
+            if not doc.get("redeemed"):
+                tx.connection.execute("UPDATE auth_code SET doc = ? WHERE key = ?",
+                                      (json.dumps({**doc, "redeemed": True}), key))
+        return doc
