@@ -112,4 +112,10 @@ def check_primitive(type_code: str, value: Any) -> str | None:
         if value != value.strip() and type_code not in ("string", "markdown", "xhtml"):
             return f"{value!r} is not a valid {type_code}: leading or trailing whitespace"
         return f"{value!r} is not a valid {type_code}"
+    if type_code in ("uri", "url", "canonical"):
+        # a uri that says it is a uuid or an oid must be one (datatypes.html#uri, as the HL7 validator checks)
+        if value.startswith("urn:uuid:") and not REGEX["uuid"].fullmatch(value):
+            return f"{value!r} is not a valid uuid: UUIDs must be valid and lowercase"
+        if value.startswith("urn:oid:") and not REGEX["oid"].fullmatch(value):
+            return f"{value!r} is not a valid oid"
     return _calendar(type_code, value)
