@@ -293,3 +293,20 @@ def test_names_and_dates_follow_the_language(page: Any, app_server: AppServer, l
     page.wait_for_selector("#member:not([hidden])")
     assert page.text_content("#member-h") == heading
     assert born in page.text_content("#member-facts")
+
+
+def test_a_422_inside_a_repeated_care_partner_lands_on_that_row(page: Any, app_server: AppServer) -> None:
+    """``$.recipients.include[1].name``: the second row's name box, not the first's."""
+    fill_form(page, cin="90000888D", given="An", family="Phạm", form_id="BROWSER-ROWS")
+    page.uncheck("#allCarePartners")
+    page.click("#add-include")
+    partner_row(page, "include-list", 0, PLAN)
+    page.click("#add-include")
+    page.locator("#include-list > fieldset").nth(1).locator("[name=value]").fill("1555555550")
+    page.click("#form-capture button[type=submit]")
+    page.wait_for_selector("#form-capture .error-summary:not([hidden])")
+    second = page.locator("#include-list > fieldset").nth(1).locator("[name=name]")
+    first = page.locator("#include-list > fieldset").nth(0).locator("[name=name]")
+    assert second.get_attribute("aria-invalid") == "true" and first.get_attribute("aria-invalid") is None
+    described = (second.get_attribute("aria-describedby") or "").split()
+    assert any(page.locator(f"#{i}").is_visible() for i in described if i.startswith("err-"))
