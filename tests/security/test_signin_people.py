@@ -199,3 +199,28 @@ def test_every_login_page_string_exists_in_every_language() -> None:
         assert all(isinstance(v, str) and v.strip() for v in messages.values()), lang
         if lang != "en":  # translated, not copied
             assert sum(messages[k] == catalogue["en"][k] for k in keys) <= 1, lang
+
+
+async def test_a_disabled_persons_subscriptions_stop_delivering(secure: Secure) -> None:
+    from dataclasses import replace
+
+    from tests.subscriptions.support import classic, receiver
+
+    await add_user(secure.security, "root", organization=None)
+    root = bearer((await sign_in(secure.client, "root"))["access_token"])
+    admin = bearer(await secure.admin_token())
+    async with receiver() as hook:
+        r = await secure.client.post("/fhir/Subscription", headers=root,
+                                     json=classic("Patient?family=Tran", hook.url, payload="application/fhir+json"))
+        assert r.status_code == 201, r.text
+        patient = {"resourceType": "Patient", "name": [{"family": "Tran"}]}
+        assert (await secure.client.post("/fhir/Patient", json=patient, headers=admin)).status_code == 201
+        await hook.wait_for(1, timeout=30)
+        user = await secure.security.user("root", fresh=True)
+        assert user is not None
+        await secure.security.replace_user(replace(user, active=False))
+        await asyncio.sleep(2.5)  # past the owner re-check period (1 s)
+        before = len(hook.requests)
+        assert (await secure.client.post("/fhir/Patient", json=patient, headers=admin)).status_code == 201
+        await asyncio.sleep(3)
+        assert len(hook.requests) == before
