@@ -50,6 +50,8 @@ async function endpoints() {
 
 // Leave for the authorization server's login page; it comes back to /app/?code=…&state=….
 export async function signIn(lang) {
+  // WebCrypto (the PKCE challenge) exists only in a secure context: HTTPS, or localhost while developing.
+  if (!window.isSecureContext || !crypto.subtle) throw new SignInError("insecure");
   const verifier = randomString(48);
   const state = randomString(24);
   sessionStorage.setItem(PENDING, JSON.stringify({ verifier, state }));

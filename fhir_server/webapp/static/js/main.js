@@ -38,7 +38,9 @@ function showWho() {
 async function main() {
   await changeLanguage(initialLanguage());
   $("lang").addEventListener("change", () => changeLanguage($("lang").value));
-  $("sign-in").addEventListener("click", () => signIn(language()));
+  $("sign-in").addEventListener("click", () => signIn(language()).catch((e) => {
+    $("problem").textContent = e.message === "insecure" ? t("auth.needsHttps") : t("auth.failed", { reason: e.message });
+  }));
   window.addEventListener("ascmi:session-ended", () => {
     $("problem").textContent = t("auth.expired");
     $("sign-in").hidden = false;
