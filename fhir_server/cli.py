@@ -47,7 +47,9 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         data_dir = f" --data-dir {args.data_dir}" if args.data_dir else ""
         access = (f"get an administrator token with: fhir-server token --admin{data_dir} "
-                  "(send it as 'Authorization: Bearer <token>'; README.md shows how to register clients)")
+                  "(send it as 'Authorization: Bearer <token>'; README.md shows how to register clients); "
+                  f"add a person for the web page /app/ with: fhir-server users add NAME --organization "
+                  f"Organization/<id>{data_dir}")
     print(f"FHIR base: http://{args.host}:{args.port}/fhir "
           f"({'MongoDB' if settings.mongodb_uri else f'SQLite in {settings.data_dir}'}); {access}", flush=True)
     serve(settings, args.host, args.port, args.workers)
