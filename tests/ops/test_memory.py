@@ -7,11 +7,16 @@ function-level cache in the server is unbounded.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import importlib
 import inspect
 import pkgutil
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 import fhir_server
 from fhir_server.app import make_store
@@ -32,6 +37,48 @@ async def test_sqlite_page_cache_per_connection_follows_the_setting(tmp_path: Pa
         finally:
             await store.close()
         assert (writer, reader) == (-kib, -kib)  # negative: KiB, so the bound does not depend on the page size
+
+
+def _sqlite_memory_used() -> ctypes._CFuncPtr:
+    """SQLite's own count of the bytes it holds (``sqlite3_memory_used``), from the library ``sqlite3`` uses."""
+    name = ctypes.util.find_library("sqlite3")
+    if name is None:
+        pytest.skip("no shared libsqlite3 to read sqlite3_memory_used from")
+    used = ctypes.CDLL(name).sqlite3_memory_used
+    used.restype = ctypes.c_int64
+    return used  # type: ignore[no-any-return]
+
+
+async def test_prepared_statements_a_connection_keeps_are_bounded(tmp_path: Path) -> None:
+    """Searches produce hundreds of distinct SQL texts (filters, IN lists of every length); the statements a
+    connection keeps prepared grew a worker by ~30 MB over the soak. Budget: 80 of the largest statement."""
+    used = _sqlite_memory_used()
+    largest = 400
+
+    def shape(conn: sqlite3.Connection, k: int) -> None:
+        conn.execute(f"SELECT rid, body FROM resource WHERE rtype = 'Patient' AND id IN ({','.join('?' * k)})"
+                     " ORDER BY id", [str(i) for i in range(k)]).fetchall()
+
+    probe = sqlite3.connect(tmp_path / "probe.sqlite3")
+    probe.execute("CREATE TABLE resource (rid INTEGER PRIMARY KEY, rtype TEXT, id TEXT, body BLOB)")
+    before = used()
+    shape(probe, largest)
+    one = used() - before  # the largest statement, kept prepared by the probe's cache
+    probe.close()
+    if one <= 0:
+        pytest.skip("sqlite3 is not linked against the shared libsqlite3 (its memory is not visible here)")
+
+    store = SQLiteStore(tmp_path / "fhir.sqlite3")
+    await store.open()
+    try:
+        shape(store.reader, 1)
+        before = used()
+        for k in range(1, largest + 1):
+            shape(store.reader, k)
+        kept = used() - before
+    finally:
+        await store.close()
+    assert kept <= 80 * one, f"{kept / 1e6:.1f} MB kept for {largest} distinct statements ({one / 1e3:.0f} kB each)"
 
 
 # Unbounded caches of functions with arguments whose keys come from a closed vocabulary (the FHIR definitions
