@@ -4,6 +4,8 @@ A case directory holds the JSON files and a ``cases.json``::
 
     [{"name": "qr-vr", "file": "qr-vr.json", "supporting": ["q-vr.json"], "errorCount": 1}, ...]
 
+(``"profile": url`` validates against that profile too, as the manifest's ``profile`` step does.)
+
 ``errorCount`` is what the Java validator reported (errors + fatals); ``valid`` may be given instead when only
 the verdict is known. Each case runs against a fresh in-process server (SQLite in a temporary directory, auth
 off): the supporting resources are stored first (PUT when they carry an id, else POST; a refusal is reported),
@@ -72,7 +74,9 @@ async def run_case(directory: Path, case: dict[str, Any]) -> Outcome:
                     problem = await _store(client, json.loads((directory / name).read_text()))
                     if problem:
                         refused.append(problem)
-                response = await client.post(f"/fhir/{resource['resourceType']}/$validate", json=resource)
+                params = {"profile": case["profile"]} if case.get("profile") else None  # the case's "profile" url
+                response = await client.post(f"/fhir/{resource['resourceType']}/$validate", json=resource,
+                                             params=params)
                 issues = response.json().get("issue", []) if response.status_code == 200 else [
                     {"severity": "fatal", "diagnostics": f"HTTP {response.status_code}: {response.text[:200]}"}]
     bad = [i for i in issues if i.get("severity") in ("error", "fatal")]

@@ -26,6 +26,7 @@ from .profiles import ProfileCache
 from .slicing import primitive_type_of, slice_matches
 from .tree import Constraint, ElementNode, ElementTree
 from .values import matches_fixed, matches_pattern
+from .xhtml import check_xhtml
 
 _REF = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
 _CHILDLESS = frozenset({"BackboneElement", "Element"})
@@ -317,6 +318,8 @@ class Validator:
             if extra is not None and not isinstance(extra, list):
                 run.add("error", "structure", f"_{key} must be a JSON array (as {key} repeats)", path)
                 return
+            if value == [] or extra == []:
+                run.add("error", "structure", f"Array cannot be empty: leave {key} out rather than send []", path)
             values: list[Any] = value or []
             extras: list[Any] = extra or []
             if values and extras and len(values) != len(extras):
@@ -437,7 +440,13 @@ class Validator:
         if type_code.startswith("http://hl7.org/fhirpath/System."):
             type_code = "string"
         if item is not None:
-            problem = check_primitive(type_code, item)
+            if type_code == "xhtml" and isinstance(item, str):
+                # parsed, not matched by regex: each illegal name is its own issue, as the HL7 validator says
+                for text in check_xhtml(item).problems:
+                    run.add("error", "value", text, path)
+                problem = None
+            else:
+                problem = check_primitive(type_code, item)
             if problem is not None:
                 run.add("error", "value", problem, path)
             else:
@@ -457,7 +466,8 @@ class Validator:
             own = tuple(c for c in node.constraints if c.key != "ele-1")
             if own:
                 self._invariants(run, own, item, type_code, path, res)
-            if item is None and not (isinstance(ext, dict) and (ext.get("extension") or ext.get("id"))):
+            # "" is no value either: the HL7 validator reports both the empty value and ele-1
+            if (item is None or item == "") and not (isinstance(ext, dict) and (ext.get("extension") or ext.get("id"))):
                 run.add(
                     "error",
                     "invariant",
@@ -502,6 +512,14 @@ class Validator:
 
     def _reference(self, run: _Run, node: ElementNode, value: dict[str, Any], path: str) -> None:
         ref = value.get("reference")
+        if isinstance(ref, str) and len(ref) > 1 and ref[0] == "#":
+            # besides ref-1, the HL7 validator reports the reference it cannot resolve (two issues)
+            contained = run.root.get("contained") if isinstance(run.root, dict) else None
+            ids = {c.get("id") for c in contained if isinstance(c, dict)} if isinstance(contained, list) else set()
+            if ref[1:] not in ids:
+                run.add("error", "not-found", f"Unable to resolve resource {ref!r}: no contained resource has "
+                        f"the id {ref[1:]!r}", path)
+            return
         if not isinstance(ref, str) or ref.startswith(("urn:", "#")):
             return
         match = _REF.search(ref)

@@ -11,7 +11,10 @@ PATIENT_URL = "http://example.org/fhir/Patient/1"
 
 
 def bundle(btype: str, *entries: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": btype, "entry": list(entries), **extra}
+    body: dict[str, Any] = {"resourceType": "Bundle", "type": btype, **extra}
+    if entries:  # "entry": [] is itself an error (an empty JSON array)
+        body["entry"] = list(entries)
+    return body
 
 
 def issues(resource: dict[str, Any], severity: str = "error") -> list[tuple[str, str]]:
