@@ -231,7 +231,7 @@ def partner_row(page: Any, box: str, n: int, org: dict[str, str]) -> None:
 
 
 def test_every_part_of_a_non_ab133_form_reaches_the_consent(page: Any, app_server: AppServer) -> None:
-    """Representative, minor signature, named recipients and an exclusion, the uploaded scan."""
+    """Representative, minor signature, named recipients, an exclusion, an intermediary, the uploaded scan."""
     page.check("#formType-NON-AB133")
     fill_form(page, cin="", given="Yến", family="Lê", form_id="BROWSER-FULL")
     page.fill("#birthDate", "2010-04-02")  # a minor
@@ -248,6 +248,8 @@ def test_every_part_of_a_non_ab133_form_reaches_the_consent(page: Any, app_serve
     partner_row(page, "include-list", 0, {"name": "Bay ECM Services", "npi": "1333333334", "type": "ecm-provider"})
     page.click("#add-exclude")
     partner_row(page, "exclude-list", 0, PLAN)
+    page.click("#add-intermediary")
+    partner_row(page, "intermediary-list", 0, {"name": "Golden State HIE", "npi": "1777777772", "type": "hie"})
     page.check("#signer-representative")
     page.fill("#repName", "Hoa Lê")
     page.select_option("#repRelationship", "parent")
@@ -268,6 +270,8 @@ def test_every_part_of_a_non_ab133_form_reaches_the_consent(page: Any, app_serve
     assert consent["performer"][0]["reference"].startswith("RelatedPerson/")
     doc = app_server.api("GET", f"/fhir/{consent['sourceReference']['reference']}").json()
     assert base64.b64decode(doc["content"][0]["attachment"]["data"]) == PNG
+    hie = app_server.api("GET", "/fhir/Organization", params={"identifier": "1777777772"}).json()
+    assert hie["total"] == 1 and hie["entry"][0]["resource"]["name"] == "Golden State HIE"  # intermediary kept
     patient = app_server.api("GET", f"/fhir/{consent['patient']['reference']}").json()
     assert patient["birthDate"] == "2010-04-02" and patient["address"][0]["city"] == "San Jose"
     shot(page, "full-form")

@@ -74,6 +74,7 @@ export function setupCapture(vocab, ownCollector) {
   if (ownCollector) fillPartner($("collector"), ownCollector);
   const include = partnerList($("include-list"), $("add-include"), vocab, "recipients/include");
   const exclude = partnerList($("exclude-list"), $("add-exclude"), vocab, "recipients/exclude");
+  const intermediaries = partnerList($("intermediary-list"), $("add-intermediary"), vocab, "intermediaries");
 
   const today = localToday();
   $("signedDate").value = today;
@@ -89,7 +90,7 @@ export function setupCapture(vocab, ownCollector) {
   const form = $("form-capture");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    await submit(form, vocab, include, exclude);
+    await submit(form, vocab, include, exclude, intermediaries);
   });
 }
 
@@ -111,7 +112,7 @@ function readAttachment() {
 
 // The intake JSON, field names as ASCMI.md §1 and the JSON Schema; empty optional fields are left out so the
 // server's 422 speaks only of what is really missing.
-export async function collect(vocab, include, exclude) {
+export async function collect(vocab, include, exclude, intermediaries) {
   const checked = (name) => [...document.querySelectorAll(`input[name="${name}"]:checked`)].map((i) => i.value);
   const individual = { givenName: value("givenName"), familyName: value("familyName"), birthDate: value("birthDate") };
   const others = value("otherNames").split(",").map((s) => s.trim()).filter(Boolean);
@@ -132,6 +133,7 @@ export async function collect(vocab, include, exclude) {
   const exc = exclude.read();
   if (inc.length) recipients.include = inc;
   if (exc.length) recipients.exclude = exc;
+  const via = intermediaries.read();
   const expiration = {};
   if (value("expDate")) expiration.date = value("expDate");
   if (value("expEvent")) expiration.event = value("expEvent");
@@ -147,6 +149,7 @@ export async function collect(vocab, include, exclude) {
     acknowledgements: Object.fromEntries(["rightToRevoke", "redisclosureNotice", "noConditioning", "copyReceived"]
       .map((k) => [k, $(`ack-${k}`).checked])),
   };
+  if (via.length) form.intermediaries = via;
   if ($("minorSigned").checked) form.minorSignature = { date: value("minorDate"), categories: checked("minorCategory") };
   const attachment = await readAttachment();
   if (attachment) form.attachment = attachment;
@@ -164,11 +167,11 @@ export async function showSummary(consentId, consentEl, summaryEl) {
   summaryEl.textContent = data.text;
 }
 
-async function submit(form, vocab, include, exclude) {
+async function submit(form, vocab, include, exclude, intermediaries) {
   const status = $("status");
   clearErrors(form);
   $("capture-result").hidden = true;
-  const body = await collect(vocab, include, exclude);
+  const body = await collect(vocab, include, exclude, intermediaries);
   try {
     const r = await post("/ascmi/forms", body);
     const id = consentIdOf(r.location);
