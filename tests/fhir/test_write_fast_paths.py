@@ -47,9 +47,18 @@ def test_field_chains_match_the_general_evaluator(rtype: str) -> None:
     assert fast_used  # the shortcut is exercised for every type
 
 
-def test_field_chain_refuses_choice_elements_and_filters() -> None:
-    assert fhirpath._field_chain("Observation.value", False) is None  # valueQuantity needs the prefix scan
+def test_field_chain_refuses_filters_and_scans_choice_elements_like_the_general_chain() -> None:
     assert fhirpath._field_chain("Patient.telecom.where(system='email')", False) is None
+    value = fhirpath._field_chain("Observation.value", False)
+    assert value is not None
+    assert value({"resourceType": "Observation", "valueQuantity": {"value": 1}}) == [({"value": 1}, "Quantity")]
+    source = fhirpath._field_chain("Resource.meta.source", False)  # `source` is a choice in Consent, not in Meta
+    assert source is not None
+    assert source({"resourceType": "Consent", "meta": {"source": "urn:s"}, "sourceUri": "x"}) == [("urn:s", None)]
+    nested = fhirpath._field_chain("Observation.component.value", False)
+    assert nested is not None
+    assert nested({"resourceType": "Observation", "component": [{"valueString": "a"}, {"valueInteger": 2}]}) == [
+        ("a", "String"), (2, "Integer")]
     chain = fhirpath._field_chain("Patient.address.line", False)
     assert chain is not None
     assert chain({"resourceType": "Patient", "address": [{"line": ["A", "B"]}, {"line": ["C"]}]}) == [

@@ -160,8 +160,13 @@ _FIELD = re.compile(r"\w+")
 
 def _field_chain(path: str, relative: bool) -> Evaluator | None:
     """``Consent.provision.actor.reference``: a plain walk down fields, without the per-step item tuples and
-    memo look-ups of the general chain (most search expressions are this shape). None for anything else,
-    including choice elements, whose names need the prefix scan of :func:`_lookup`."""
+    memo look-ups of the general chain (most search expressions are this shape). None for anything else.
+
+    A name that is a choice element somewhere (``source``, ``value``) is looked up as :func:`_lookup` does:
+    the field itself when present (``Meta.source``), else the prefix scan (``Consent.sourceReference``), whose
+    type suffix is the hint of a last step — so ``Resource.meta.source`` and ``Consent.source`` need not take
+    the general chain (issue #16).
+    """
     segments = path.strip().split(".")
     if not all(_FIELD.fullmatch(seg) for seg in segments):
         return None
@@ -173,20 +178,21 @@ def _field_chain(path: str, relative: bool) -> Evaluator | None:
         if head in ("Resource", "DomainResource"):
             head = None
     choices = _choice_names()
-    if any(name in choices for name in segments):
-        return None
-    names = tuple(segments)
+    middle = tuple((name, name in choices) for name in segments[:-1])
+    last, last_choice = segments[-1], segments[-1] in choices
 
     def run(resource: dict[str, Any]) -> list[Item]:
         if head is not None and (not isinstance(resource, dict) or resource.get("resourceType") != head):
             return []
         values: list[Any] = [resource]
-        for name in names:
+        for name, choice in middle:
             found: list[Any] = []
             for v in values:
                 if isinstance(v, dict):
                     child = v.get(name)
                     if child is None:
+                        if choice:
+                            found += [x for x, _ in _lookup(v, name)]
                         continue
                     if isinstance(child, list):
                         found += child
@@ -195,7 +201,18 @@ def _field_chain(path: str, relative: bool) -> Evaluator | None:
             if not found:
                 return []
             values = found
-        return [(v, None) for v in values]
+        out: list[Item] = []
+        for v in values:
+            if isinstance(v, dict):
+                child = v.get(last)
+                if child is None:
+                    if last_choice:
+                        out += _lookup(v, last)
+                elif isinstance(child, list):
+                    out += [(c, None) for c in child]
+                else:
+                    out.append((child, None))
+        return out
 
     return run
 
