@@ -27,6 +27,7 @@ from fhir_server.fhir.outcome import (
 )
 from fhir_server.repository import conditional, patch
 from fhir_server.repository import resources as repo
+from fhir_server.repository.references import local_target, reference_strings
 from fhir_server.settings import Settings
 from fhir_server.store.base import ResourceVersion, Store, Transaction
 
@@ -362,12 +363,21 @@ class BundleProcessor:
         checked.update((str(r.written["resourceType"]), str(r.written["id"])) for r in results.values()
                        if r.written is not None and "id" in r.written)
         visible = self.gate.shows(self.caller) if self._partner and self.gate and self.caller else None
-        for e in entries:
-            result = results.get(e.index)
-            if result is None or result.written is None:
-                continue
+        written = [(e, r) for e in entries if (r := results.get(e.index)) is not None and r.written is not None]
+        for _, r in written:
+            if r.references is None:
+                assert r.written is not None
+                r.references = reference_strings(r.written)
+        # every target of the Bundle in one read (one $in query on MongoDB instead of one per target)
+        wanted = {t for _, r in written for ref in r.references or () if (t := local_target(ref, self.base))
+                  and t not in checked}
+        found = await tx.current_many(sorted(wanted))
+        fetched: dict[tuple[str, str], ResourceVersion | None] = {t: found.get(t) for t in wanted}
+        for e, result in written:
+            assert result.written is not None
             try:
-                await repo.check_references(tx, result.written, self.base, checked, visible, result.references)
+                await repo.check_references(tx, result.written, self.base, checked, visible, result.references,
+                                            fetched)
             except FHIRError as exc:
                 raise planner.entry_error(e.index, exc) from None
 

@@ -111,19 +111,21 @@ def stamp(resource: dict[str, Any], id: str, version_id: int, last_updated: str)
 
 async def check_references(tx: Transaction, resource: dict[str, Any], base_url: str | None = None,
                            checked: set[tuple[str, str]] | None = None, visible: Visible | None = None,
-                           references: list[str] | None = None) -> None:
+                           references: list[str] | None = None,
+                           fetched: dict[tuple[str, str], ResourceVersion | None] | None = None) -> None:
     """Reject references to local resources that do not exist (or are deleted).
 
     ``checked``: targets already found live in this transaction (a Bundle's resources often share their
     Patient or Organization); found ones are added. Only valid while nothing is deleted meanwhile.
     ``references``: ``reference_strings(resource)`` when already known (:class:`Prepared`).
+    ``fetched``: current versions read beforehand in this transaction (None: the target does not exist).
     """
     seen = checked if checked is not None else set()
     for reference in references if references is not None else reference_strings(resource):
         target = local_target(reference, base_url)
         if target is None or target in seen:
             continue
-        found = await tx.current(*target)
+        found = fetched[target] if fetched is not None and target in fetched else await tx.current(*target)
         if found is not None and visible is not None and not await visible(found):
             found = None  # withheld from the writer: "does not exist", as for a missing one (ACCESS.md §B)
         if found is None or found.deleted:

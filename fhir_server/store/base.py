@@ -81,6 +81,10 @@ class Transaction(Protocol):
     async def current(self, resource_type: str, id: str) -> ResourceVersion | None:
         """The current version (possibly a delete marker) or ``None`` if the resource never existed."""
 
+    async def current_many(self, targets: list[tuple[str, str]]) -> dict[tuple[str, str], ResourceVersion]:
+        """:meth:`current` of several resources at once (those that never existed are absent): a Bundle's
+        reference checks in one query."""
+
     async def put(self, version: ResourceVersion, index: IndexRows | None) -> None:
         """Store a new version: it becomes current, joins the history, and replaces the index values.
 

@@ -69,6 +69,10 @@ class SQLiteTransaction:
     async def current(self, resource_type: str, id: str) -> ResourceVersion | None:
         return _current(self._conn, resource_type, id)
 
+    async def current_many(self, targets: list[tuple[str, str]]) -> dict[tuple[str, str], ResourceVersion]:
+        found = (_current(self._conn, rtype, id) for rtype, id in targets)
+        return {(v.resource_type, v.id): v for v in found if v is not None}
+
     async def put(self, version: ResourceVersion, rows: IndexRows | None) -> None:
         conn = self._conn
         args = (version.version_id, version.last_updated, int(version.deleted), version.body)
