@@ -201,6 +201,7 @@ def test_look_up_record_an_expiration_event_and_revoke(page: Any, app_server: Ap
     page.fill("#lk-cin", "90000777B")
     page.click("#form-lookup button[type=submit]")
     expect(page.locator("#consents tbody tr")).to_have_count(2)
+    page.fill("#rv-id", "REV-BROWSER-1")
     page.fill("#rv-effective", "2025-08-01")
     page.fill("#rv-signed", "2025-08-01")
     page.click("#form-revoke button[type=submit]")
@@ -208,6 +209,8 @@ def test_look_up_record_an_expiration_event_and_revoke(page: Any, app_server: Ap
     expect(page.locator("#consents tbody tr")).to_have_count(3)
     expect(page.locator("#consents tbody")).to_contain_text("ASCMI Revocation")
     expect(page.locator("#member-on-file")).to_contain_text("Yes: ASCMI Revocation")
+    revocations = app_server.api("GET", "/fhir/Consent", params={"identifier": "REV-BROWSER-1"}).json()
+    assert revocations["total"] == 1  # the optional revocation number became the Consent's identifier
     expect(page.locator("#sharing tbody tr").first).to_contain_text("No")  # nothing shared after the revocation
     # The accounting of disclosures lists what this Organization received about the member (audit is written
     # behind the answers, so look again).

@@ -408,6 +408,7 @@ async function revoke() {
     const body = { revokes: { consent: $("rv-consent").value }, individual: individualOf(current.patient),
                    effectiveDate: $("rv-effective").value, signedDate: $("rv-signed").value, signature,
                    receivedBy: readPartner($("collector")) };
+    if ($("rv-id").value.trim()) body.revocationId = $("rv-id").value.trim();
     const attachment = await readFile($("rv-attachment"));
     if (attachment) body.attachment = attachment;
     await post("/ascmi/revocations", body);
