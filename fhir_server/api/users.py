@@ -11,7 +11,9 @@ Only administrators reach these (``/admin/*`` in :mod:`fhir_server.security.perm
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter
@@ -69,10 +71,11 @@ async def add_user(request: Request) -> Response:
     body = await _body(request)
     sec = _security(request)
     try:
-        user = new_user(_text(body, "username") or "", _text(body, "password") or "",
-                        organization=_text(body, "organization", None), display=_text(body, "display") or "",
-                        scope_list=_strings(body, "scopes"), purposes=_strings(body, "purposes"),
-                        known_purposes=sec.purposes)
+        user = await asyncio.to_thread(  # scrypt: off the event loop
+            partial(new_user, _text(body, "username") or "", _text(body, "password") or "",
+                    organization=_text(body, "organization", None), display=_text(body, "display") or "",
+                    scope_list=_strings(body, "scopes"), purposes=_strings(body, "purposes"),
+                    known_purposes=sec.purposes))
     except UserError as exc:
         raise BadRequest(str(exc)) from None
     if not await sec.add_user(user):
@@ -102,7 +105,7 @@ async def set_password(request: Request, username: str) -> Response:
     body = await _body(request)
     user = await _user(request, username)
     try:
-        user = user.with_password(_text(body, "password") or "")
+        user = await asyncio.to_thread(user.with_password, _text(body, "password") or "")
     except UserError as exc:
         raise BadRequest(str(exc), ["password"]) from None
     await _security(request).replace_user(user)

@@ -38,7 +38,7 @@ import jwt
 from fhir_server.security import scopes as sc
 from fhir_server.security.errors import TokenError
 from fhir_server.security.service import Security
-from fhir_server.security.users import DUMMY_HASH, User, normalise_username, verify_password
+from fhir_server.security.users import User, dummy_hash, normalise_username, verify_password
 
 PUBLIC_CLIENT_ID = "ascmi-care-partner-app"
 APP_PATH = "/app/"
@@ -201,7 +201,7 @@ class SignIn:
             raise LoginRefused("locked")
         doc = await registry.get_user(name) if name else None
         user = None if doc is None else User.from_json(doc)
-        stored = user.password_hash if user is not None else DUMMY_HASH
+        stored = user.password_hash if user is not None else dummy_hash()
         matches = await asyncio.to_thread(verify_password, password, stored)
         if user is None or not matches or not user.active:
             await registry.add_failure(key, now)
