@@ -331,3 +331,29 @@ def test_a_required_group_needs_items() -> None:
           "item": [{"linkId": "g"}]}
     found = [i for i in check.validate(VALIDATOR, qr, questionnaires={"urn:q:g": form}.get) if i.severity == "error"]
     assert [i.expression for i in found] == [("QuestionnaireResponse.item[0]",)]
+
+
+QUE_CASES = {
+    "que-1": [{"linkId": "g", "type": "group"}],
+    "que-2": [{"linkId": "a", "type": "string"}, {"linkId": "a", "type": "string"}],
+    "que-3": [{"linkId": "d", "type": "display", "code": [{"code": "x", "system": "urn:x"}]}],
+    "que-4": [{"linkId": "c", "type": "choice", "answerValueSet": "urn:vs", "answerOption": [{"valueString": "a"}]}],
+    "que-5": [{"linkId": "b", "type": "boolean", "answerValueSet": "urn:vs"}],
+    "que-6": [{"linkId": "d", "type": "display", "required": True}],
+    "que-7": [{"linkId": "a", "type": "string"}, {"linkId": "b", "type": "string", "enableWhen": [
+        {"question": "a", "operator": "exists", "answerString": "x"}]}],
+    "que-8": [{"linkId": "g", "type": "group", "initial": [{"valueString": "x"}],
+               "item": [{"linkId": "x", "type": "string"}]}],
+    "que-9": [{"linkId": "d", "type": "display", "readOnly": True}],
+    "que-10": [{"linkId": "d", "type": "date", "maxLength": 3}],
+    "que-11": [{"linkId": "c", "type": "choice", "answerOption": [{"valueString": "a"}],
+                "initial": [{"valueString": "a"}]}],
+    "que-13": [{"linkId": "s", "type": "string", "initial": [{"valueString": "a"}, {"valueString": "b"}]}],
+}
+
+
+@pytest.mark.parametrize("key", sorted(QUE_CASES))
+def test_each_questionnaire_invariant_runs_and_fails_its_counter_example(key: str) -> None:
+    q = {"resourceType": "Questionnaire", "status": "draft", "name": "Q", "item": QUE_CASES[key]}
+    found = [i.diagnostics for i in errors(q)]
+    assert [d for d in found if f"{key}:" in d], found
