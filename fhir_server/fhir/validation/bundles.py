@@ -75,18 +75,32 @@ class _Index:
                 if isinstance(res.get("id"), str):
                     self.by_type_id.setdefault(f"{res.get('resourceType')}/{res['id']}", []).append(i)
 
-    def resolve(self, ref: str, full_url: str | None) -> int | None:
-        """The entry index ``ref`` (read from an entry with ``full_url``) points at, else None."""
-        ref = ref.split("/_history/")[0]
+    def resolve(self, ref: str, full_url: str | None, entry: _Entry | None = None) -> int | None:
+        """The entry index ``ref`` (read from ``entry``, whose fullUrl is ``full_url``) points at, else None.
+
+        references.html#bundle-references: an absolute reference is a fullUrl; a relative one is read against
+        the base of the entry's own RESTful fullUrl (one that ends with its Type/id), and only that way."""
+        ref = ref.split("/_history/")[0].split("#")[0]
         if _ABSOLUTE.match(ref):
             found = self.by_url.get(ref)
         else:
-            m = _RESTFUL.match(full_url) if full_url else None
-            if m and m.group("base"):
-                found = self.by_url.get(m.group("base") + ref)
-            else:
-                found = self.by_type_id.get(ref) or self.by_url.get(ref)
+            base = _restful_base(full_url, entry.resource if entry is not None else None)
+            found = self.by_url.get(base + ref) if base is not None else None
         return found[0] if found else None
+
+    def apparent(self, ref: str) -> list[str]:
+        """fullUrls of entries a relative ``Type/id`` seems to mean but does not resolve to (another base)."""
+        found = self.by_type_id.get(ref.split("/_history/")[0]) or []
+        by_index = {e.index: e for e in self.entries}
+        return sorted(by_index[i].full_url or "<missing>" for i in found if i in by_index)
+
+
+def _restful_base(full_url: str | None, resource: Mapping[str, Any] | None) -> str | None:
+    """``http://x/fhir/`` of ``http://x/fhir/Patient/1`` when that fullUrl names this resource, else None."""
+    if not full_url or resource is None or not _RESTFUL.match(full_url):
+        return None
+    tail = f"{resource.get('resourceType')}/{resource.get('id')}"
+    return full_url[: -len(tail)] if full_url.endswith(tail) else None
 
 
 def check_bundle(bundle: Mapping[str, Any], path: str, is_resource_type: IsResourceType | None = None) -> list[Issue]:
@@ -103,14 +117,15 @@ def check_bundle(bundle: Mapping[str, Any], path: str, is_resource_type: IsResou
         if not entries:
             add("error", "invalid", f"A {btype} must have at least one entry", path)
         else:
-            _first_entry(entries[0], index, btype, path, add)
-            _interlinked(index, btype, path, add)
+            reported: set[str] = set()
+            _first_entry(entries[0], index, btype, path, add, reported)
+            _interlinked(index, btype, path, add, reported)
     elif btype == "searchset":
         _search_set(bundle, path, add)
     if btype not in ("searchset", "history", "batch-response", "transaction-response"):
         for e in index.entries:
             for ref, ref_path in _references(e.resource, f"{path}.entry[{e.index}].resource"):
-                if ref.startswith(("urn:uuid:", "urn:oid:")) and index.resolve(ref, e.full_url) is None:
+                if ref.startswith(("urn:uuid:", "urn:oid:")) and index.resolve(ref, e.full_url, e) is None:
                     add("warning", "not-found", f"URN reference is not locally contained within the bundle {ref}",
                         ref_path)
     return issues
@@ -175,7 +190,33 @@ def _links(bundle: Mapping[str, Any], btype: str, path: str, add: Callable[..., 
 # -- documents and messages ---------------------------------------------------------------------------------
 
 
-def _first_entry(entry: Mapping[str, Any], index: _Index, btype: str, path: str, add: Callable[..., None]) -> None:
+# Canonical resource types: a RESTful url of one of these names a definition, which need not travel in the Bundle
+_CANONICAL_TYPES = frozenset({
+    "ActivityDefinition", "CapabilityStatement", "ChargeItemDefinition", "CodeSystem", "CompartmentDefinition",
+    "ConceptMap", "EffectEvidenceSynthesis", "EventDefinition", "Evidence", "EvidenceVariable", "ExampleScenario",
+    "GraphDefinition", "ImplementationGuide", "Library", "Measure", "MessageDefinition", "NamingSystem",
+    "OperationDefinition", "PlanDefinition", "Questionnaire", "ResearchDefinition", "ResearchElementDefinition",
+    "RiskEvidenceSynthesis", "SearchParameter", "StructureDefinition", "StructureMap", "TerminologyCapabilities",
+    "TestScript", "ValueSet",
+})
+
+
+def _canonical_url(ref: str) -> bool:
+    m = _RESTFUL.match(ref) if _ABSOLUTE.match(ref) else None
+    return bool(m and m.group("type") in _CANONICAL_TYPES)
+
+
+def _not_found(index: _Index, ref: str, label: str) -> str:
+    seems = index.apparent(ref) if not _ABSOLUTE.match(ref) else []
+    if seems:
+        return (f"Can't find '{ref}' in the bundle ({label}): the resource with that type and id in the bundle "
+                f"has the fullUrl {', '.join(seems)}, and a relative reference only resolves against the base "
+                "of the entry's own RESTful fullUrl")
+    return f"Can't find '{ref}' in the bundle ({label})"
+
+
+def _first_entry(entry: Mapping[str, Any], index: _Index, btype: str, path: str, add: Callable[..., None],
+                 reported: set[str]) -> None:
     res = entry.get("resource")
     if not isinstance(res, dict):
         add("error", "invalid", f"The first entry of a {btype} must have a resource", f"{path}.entry[0]")
@@ -186,6 +227,7 @@ def _first_entry(entry: Mapping[str, Any], index: _Index, btype: str, path: str,
         add("error", "invalid", f"The first entry in a {btype} must be a {want}", where)
         return
     full = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
+    first = next((e for e in index.entries if e.index == 0), None)
     targets: list[tuple[Any, str, str]] = []
     if btype == "document":
         for name, many in (("subject", False), ("author", True), ("encounter", False), ("custodian", False)):
@@ -199,8 +241,10 @@ def _first_entry(entry: Mapping[str, Any], index: _Index, btype: str, path: str,
         targets += _refs(res, "focus", True, where, "MessageHeader Data")
     for value, ref_path, label in targets:
         ref = value.get("reference") if isinstance(value, dict) else None
-        if isinstance(ref, str) and ref and not ref.startswith("#") and index.resolve(ref, full) is None:
-            add("error", "invalid", f"Can't find '{ref}' in the bundle ({label})", f"{ref_path}.reference")
+        if isinstance(ref, str) and ref and not ref.startswith("#") and index.resolve(ref, full, first) is None:
+            if not _canonical_url(ref):
+                add("error", "invalid", _not_found(index, ref, label), f"{ref_path}.reference")
+                reported.add(f"{ref_path}.reference")
 
 
 def _refs(node: Mapping[str, Any], name: str, many: bool, path: str, label: str) -> list[tuple[Any, str, str]]:
@@ -224,16 +268,20 @@ def _sections(sections: Any, path: str) -> list[tuple[Any, str, str]]:
     return out
 
 
-def _interlinked(index: _Index, btype: str, path: str, add: Callable[..., None]) -> None:
-    """Every entry of a document (or message) is reached from the first one, following references either way."""
+def _interlinked(index: _Index, btype: str, path: str, add: Callable[..., None], reported: set[str]) -> None:
+    """Every entry of a document (or message) is reached from the first one, following references either way.
+    A relative reference that only seems to mean an entry (same Type/id, another base) is an error here too."""
     if not index.entries:
         return
     by_index = {e.index: e for e in index.entries}
     for e in index.entries:
-        for ref in _link_values(e.resource):
-            target = index.resolve(ref, e.full_url)
+        for ref, ref_path in _link_values(e.resource, f"{path}.entry[{e.index}].resource"):
+            target = index.resolve(ref, e.full_url, e)
             if target is not None and target != e.index and target in by_index:
                 e.targets.add(target)
+            elif target is None and ref_path not in reported and not _ABSOLUTE.match(ref) and index.apparent(ref):
+                reported.add(ref_path)
+                add("error", "invalid", _not_found(index, ref, ref_path.rsplit(".", 1)[0]), ref_path)
     visited: set[int] = set()
 
     def visit(i: int) -> None:
@@ -269,19 +317,19 @@ def _name(e: _Entry) -> str:
     return f"'{e.full_url}'" if e.full_url else ""
 
 
-def _link_values(value: Any) -> Iterator[str]:
-    """Reference strings and url-ish strings anywhere in a resource (not into nested Bundles)."""
+def _link_values(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(reference or url-ish string, its FHIRPath) anywhere in a resource (not into nested Bundles)."""
     if isinstance(value, dict):
         if value.get("resourceType") == "Bundle":
             return
         for key, child in value.items():
             if key in ("reference", "url") and isinstance(child, str) and not child.startswith("#"):
-                yield child
-            elif isinstance(child, dict | list):
-                yield from _link_values(child)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _link_values(item)
+                yield child, f"{path}.{key}"
+            elif isinstance(child, dict):
+                yield from _link_values(child, f"{path}.{key}")
+            elif isinstance(child, list):
+                for i, item in enumerate(child):
+                    yield from _link_values(item, f"{path}.{key}[{i}]")
 
 
 def _references(value: Any, path: str) -> Iterator[tuple[str, str]]:

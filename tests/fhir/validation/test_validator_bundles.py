@@ -118,3 +118,31 @@ def test_search_matches_have_ids_and_the_searched_type() -> None:
                link=[{"relation": "self", "url": "http://example.org/fhir/Patient?name=x"}])
     assert [d for _, d in issues(b)] == [
         "This is not a matching resource type for the specified search (Observation expecting ['Patient'])"]
+
+
+def test_a_relative_reference_does_not_resolve_by_type_and_id_across_bases() -> None:
+    """references.html#bundle-references: Patient/1 read from an urn:uuid entry has no base to resolve against,
+    so the Patient with id 1 in the document is only an apparent match (an error, as the HL7 validator has it)."""
+    doc = bundle("document",
+                 {"fullUrl": "urn:uuid:4f6a3c1e-2b7d-4e8a-9c3f-1a2b3c4d5e70", "resource": {
+                     "resourceType": "Composition", "status": "final", "type": {"text": "note"}, "date": "2024-01-01",
+                     "title": "Note", "author": [{"display": "me"}], "subject": {"reference": "Patient/1"}}},
+                 {"fullUrl": "urn:uuid:4f6a3c1e-2b7d-4e8a-9c3f-1a2b3c4d5e71",
+                  "resource": {"resourceType": "Patient", "id": "1"}},
+                 identifier={"system": "urn:ietf:rfc:3986", "value": "urn:uuid:4f6a3c1e-2b7d-4e8a-9c3f-1a2b3c4d5e72"},
+                 timestamp="2024-01-01T00:00:00Z")
+    found = issues(doc)
+    assert [p for p, _ in found] == ["Bundle.entry[0].resource.subject.reference", "Bundle.entry[1]"]
+    assert "urn:uuid:4f6a3c1e-2b7d-4e8a-9c3f-1a2b3c4d5e71" in found[0][1]
+    doc["entry"][0]["resource"]["subject"]["reference"] = "urn:uuid:4f6a3c1e-2b7d-4e8a-9c3f-1a2b3c4d5e71"
+    assert issues(doc) == []
+
+
+def test_a_document_may_point_at_definitions_it_does_not_carry() -> None:
+    doc = document("Patient/1")
+    doc["entry"][0]["resource"]["section"] = [{"title": "Form", "entry": [
+        {"reference": "http://example.org/fhir/Questionnaire/intake"}]}]
+    assert issues(doc) == []
+    doc["entry"][0]["resource"]["section"][0]["entry"][0]["reference"] = "http://example.org/fhir/Observation/9"
+    assert [d for _, d in issues(doc)] == [
+        "Can't find 'http://example.org/fhir/Observation/9' in the bundle (Section Entry)"]
