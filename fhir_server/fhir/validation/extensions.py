@@ -8,11 +8,10 @@ its url is an example or tooling one (information only) or the lenient reading i
 extension is always an error (the receiver cannot safely ignore it), and any unclaimed item is an error when
 the slicing is closed.
 
-A known extension used where its ``StructureDefinition.context`` does not allow it is a warning (the HL7
-validator says error; our matching of ``element`` contexts is deliberately simple, so we warn): an element
-context matches the element's definition path, its path in the instance (indices dropped), its type
-(``Period``; ``Element`` and ``Resource``/``DomainResource`` at a resource root match broadly), and an
-``extension`` context matches any extension. ``fhirpath`` contexts are not judged.
+A known extension used where its ``StructureDefinition.context`` does not allow it is an error (as in the HL7
+validator): an element context matches the element's definition path, its path in the instance (indices
+dropped), its type (``Period``; ``Element`` and ``Resource``/``DomainResource`` at a resource root match
+broadly), and an ``extension`` context matches any extension. ``fhirpath`` contexts are not judged.
 """
 
 from __future__ import annotations
@@ -150,7 +149,7 @@ def _example_url(url: str) -> bool:
 def _check_context(
     v: Validator, run: _Run, node: ElementNode, item: dict[str, Any], path: str, tree: ElementTree
 ) -> None:
-    """Warn when a known extension is used on an element its ``context`` does not list."""
+    """An error when a known extension is used on an element its ``context`` does not list."""
     url = item.get("url")
     if not isinstance(url, str) or not url:
         return
@@ -162,7 +161,7 @@ def _check_context(
         v._context_ok[key] = allowed
     if allowed is not True:
         run.add(
-            "warning",
+            "error",
             "structure",
             f"The extension {url} is used on {host_path or node.path}, which its context does not "
             f"allow (context: {allowed})",

@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+import contextvars
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,9 +35,44 @@ def _has_value(inputs: list[Any]) -> list[bool]:
     return [len(inputs) == 1 and inputs[0] is not None and not isinstance(inputs[0], dict | list)]
 
 
+_ROOT: contextvars.ContextVar[Any] = contextvars.ContextVar("invariant_root", default=None)
+_LITERAL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
+
+
+def _resolve_one(reference: Any, root: Any) -> Any:
+    ref = reference.get("reference") if isinstance(reference, dict) else reference
+    if not isinstance(ref, str) or not isinstance(root, dict):
+        return None
+    if ref == "#":
+        return root
+    if ref.startswith("#"):
+        return next((c for c in root.get("contained") or () if isinstance(c, dict) and c.get("id") == ref[1:]), None)
+    if root.get("resourceType") == "Bundle":
+        for entry in root.get("entry") or ():
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+                full = entry.get("fullUrl")
+                if isinstance(full, str) and (full == ref or full.endswith("/" + ref)):
+                    return entry["resource"]
+    match = _LITERAL.search(ref)
+    if match is not None:  # held elsewhere (on this server): its type is known, its content is not needed here
+        return {"resourceType": match.group(1), "id": match.group(2)}
+    return None
+
+
+def _resolve(inputs: list[Any]) -> list[Any]:
+    """FHIRPath resolve(), which fhirpathpy lacks: contained (``#id``, ``#``), Bundle entries by fullUrl, and a
+    literal ``Type/id`` as a resource of that type (so ``member.resolve() is Practitioner`` can be judged)."""
+    root = _ROOT.get()
+    found = (_resolve_one(i, root) for i in inputs)
+    return [ResourceNode.create_node(r, r.get("resourceType")) for r in found if isinstance(r, dict)]
+
+
 _OPTIONS = {
     "traceFn": lambda *args: None,  # .trace() in dom-3 would print to stdout
-    "userInvocationTable": {"hasValue": {"fn": _has_value, "arity": {0: []}}},
+    "userInvocationTable": {
+        "hasValue": {"fn": _has_value, "arity": {0: []}},
+        "resolve": {"fn": _resolve, "arity": {0: []}},
+    },
 }
 
 
@@ -244,7 +280,11 @@ class CompiledInvariant:
             raise InvariantError(self.error)
         try:
             node = ResourceNode.create_node(value, type_path)
-            result = self.compiled(node, {"resource": resource, "rootResource": root})
+            token = _ROOT.set(root)
+            try:
+                result = self.compiled(node, {"resource": resource, "rootResource": root})
+            finally:
+                _ROOT.reset(token)
         except Exception as exc:  # noqa: BLE001 - fhirpathpy raises bare Exception for unsupported functions
             raise InvariantError(f"{type(exc).__name__}: {exc}") from None
         if result == [True]:

@@ -25,7 +25,7 @@ from .primitives import PRIMITIVES, check_primitive, json_kind
 from .profiles import ProfileCache
 from .slicing import primitive_type_of, slice_matches
 from .tree import Constraint, ElementNode, ElementTree
-from .values import matches_fixed, matches_pattern
+from .values import differences, matches_fixed, matches_pattern
 from .xhtml import check_xhtml
 
 _REF = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
@@ -267,6 +267,11 @@ class Validator:
             entry = names.get(name)
             if entry is None or (key != name and not _primitive_entry(entry)):
                 run.add("error", "structure", _unknown(key, kids, names), f"{path}.{key}")
+                choice = _choice_for(key, kids) if tree.type == "Extension" else None
+                if choice is not None:
+                    # an extension's value of a type its definition does not allow: the HL7 validator reports
+                    # the type, not also a missing value (elsewhere an unknown name is both)
+                    present.setdefault(id(choice), (choice, []))
                 continue
             owner = entry[2]
             found = present.get(id(owner))
@@ -282,6 +287,8 @@ class Validator:
                     if sl.min > 0:
                         self._cardinality(run, sl, 0, where)
         for child, keys in present.values():
+            if not keys:
+                continue
             if child.name.endswith("[x]"):
                 distinct = sorted({k.lstrip("_") for k in keys})
                 if len(distinct) > 1:
@@ -493,16 +500,25 @@ class Validator:
 
     def _value_rules(self, run: _Run, node: ElementNode, type_code: str, value: Any, path: str) -> None:
         if node.fixed is not None and not matches_fixed(value, node.fixed[1]):
-            run.add(
-                "error", "value", f"The value must be exactly {_show(node.fixed[1])} ({node.fixed[0]})", path
-            )
+            if isinstance(value, dict) and isinstance(node.fixed[1], dict):
+                for where, text in differences(value, node.fixed[1], path, exact=True):
+                    run.add("error", "value", f"{text} ({node.fixed[0]} {_show(node.fixed[1])})", where)
+            else:
+                run.add(
+                    "error", "value", f"The value must be exactly {_show(node.fixed[1])} ({node.fixed[0]})", path
+                )
         if node.pattern is not None and not matches_pattern(value, node.pattern[1]):
-            run.add(
-                "error",
-                "value",
-                f"The value must match the pattern {_show(node.pattern[1])} ({node.pattern[0]})",
-                path,
-            )
+            if isinstance(value, dict) and isinstance(node.pattern[1], dict):
+                # one issue per element that departs from the pattern, as the HL7 validator reports them
+                for where, text in differences(value, node.pattern[1], path, exact=False):
+                    run.add("error", "value", f"{text} ({node.pattern[0]} {_show(node.pattern[1])})", where)
+            else:
+                run.add(
+                    "error",
+                    "value",
+                    f"The value must match the pattern {_show(node.pattern[1])} ({node.pattern[0]})",
+                    path,
+                )
         if check_known_codes(self.source, type_code, value, path, run.issues):
             pass
         elif node.binding is not None:
@@ -607,6 +623,14 @@ def _primitive_entry(entry: tuple[ElementNode, str | None, ElementNode]) -> bool
     node, code, _ = entry
     codes = {code} if code else node.type_codes
     return any(c in PRIMITIVES or c.startswith("http://hl7.org/fhirpath/") for c in codes)
+
+
+def _choice_for(key: str, kids: ElementNode) -> ElementNode | None:
+    """The choice element ``valueFoo`` names (``value[x]``), when Foo is a type it does not allow."""
+    for seg, child in kids.children.items():
+        if child.is_choice and key.startswith(seg[:-3]) and key[len(seg) - 3 :][:1].isupper():
+            return child
+    return None
 
 
 def _unknown(key: str, kids: ElementNode, names: Mapping[str, Any]) -> str:

@@ -46,6 +46,39 @@ def matches_pattern(instance: Any, pattern: Any) -> bool:
     return not isinstance(instance, dict | list) and _scalar_equal(instance, pattern)
 
 
+def differences(instance: Any, expected: Any, path: str, *, exact: bool) -> list[tuple[str, str]]:
+    """Where ``instance`` departs from a ``fixed`` (``exact``) or ``pattern`` value: (location, message) per
+    missing or different leaf, as the HL7 validator reports a complex fixed/pattern value (one issue each, at
+    the nested element); an array of the pattern (a CodeableConcept's codings) not found is one issue at the
+    element holding it.
+
+    >>> differences({"system": "a"}, {"system": "b", "code": "c"}, "X.id[0]", exact=False)[0]
+    ('X.id[0].system', "Value is 'a' but must be 'b'")
+    """
+    if not isinstance(expected, dict) or not isinstance(instance, dict):
+        ok = matches_fixed(instance, expected) if exact else matches_pattern(instance, expected)
+        if ok:
+            return []
+        if isinstance(expected, dict | list) or isinstance(instance, dict | list):
+            return [(path, "The value does not match the value the profile requires")]
+        return [(path, f"Value is {instance!r} but must be {expected!r}")]
+    found: list[tuple[str, str]] = []
+    for key, want in expected.items():
+        where = f"{path}.{key}"
+        if key not in instance:
+            found.append((where, f"Missing element {key!r} - required by the profile's value"))
+        elif isinstance(want, list):
+            ok = matches_fixed(instance[key], want) if exact else matches_pattern(instance[key], want)
+            if not ok:
+                found.append((path, f"No {key} matches the value the profile requires"))
+        else:
+            found.extend(differences(instance[key], want, where, exact=exact))
+    if exact:
+        found.extend((f"{path}.{key}", f"Element {key!r} is not in the profile's fixed value")
+                     for key in instance if key not in expected)
+    return found
+
+
 _EXTENSION_CALL = re.compile(r"extension\(['\"]([^'\"]+)['\"]\)")
 _SEGMENTS = re.compile(r"(extension\([^)]*\)|[^.]+)")
 
