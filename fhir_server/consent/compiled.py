@@ -28,7 +28,10 @@ from fhir_server.consent.tables import LabelKey, Tables
 _CACHE: OrderedDict[tuple[str, str, str, str, str], CompiledConsent] = OrderedDict()
 _BYTES_CACHE: OrderedDict[tuple[str, str, bytes], CompiledConsent] = OrderedDict()
 _DESCRIPTIONS: dict[CompiledProvision, str] = {}  # provisions are few and repeat across versions
-_CACHE_LIMIT = 4096
+# ~23 KB per entry (an ASCMI Consent's bytes, ~5 KB, and its provisions compiled per category, ~18 KB): 1,024
+# entries keep it under ~25 MB per worker (at 4,096 it could reach ~95 MB; docs/deploy.md, *Sizing*). A miss
+# costs one parse and compile (~0.5 ms on the loaded 2-core development machine).
+_CACHE_LIMIT = 1024
 
 
 @dataclass(frozen=True, slots=True)

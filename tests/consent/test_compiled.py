@@ -50,6 +50,26 @@ def test_the_cache_keeps_a_consents_bytes_not_its_parsed_json():
     assert parsed.parsed is not None  # the caller's own version is left as it was
 
 
+def test_the_cache_stays_within_its_memory_budget():
+    """Bounded by count and by what an entry keeps: under 25 MB however many Consents are decided about
+    (docs/deploy.md, *Sizing*)."""
+    import tracemalloc
+
+    cats = ("hiv", "mental-health", "substance-use", "sti", "reproductive-health", "education")
+    raws = [orjson.dumps(form(id=f"budget{i}", share=cats[: i % 6 + 1]).resource) for i in range(3000)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i, raw in enumerate(raws):
+            c = compiled(ConsentVersion.from_json(raw, "r", id=f"budget{i}", version_id="1"), TABLES, TZ)
+            assert c.by_category  # provisions compiled, as a decision would
+        del raws, c
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 25e6, f"{kept / 1e6:.1f} MB kept by the compiled-Consent cache"
+
+
 def test_from_json_without_ids_reads_them_from_the_resource():
     raw = orjson.dumps(form(id="ids", version="4").resource)
     v = ConsentVersion.from_json(raw)
