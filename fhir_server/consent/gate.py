@@ -57,7 +57,11 @@ from fhir_server.store.base import ResourceVersion, Store
 
 CLIENT_ID_SYSTEM = "urn:ietf:params:oauth:client-id"
 PUBLIC_CLIENT_ID = "ascmi-care-partner-app"  # security.signin: one client for every person; told apart by user
-CACHE_SIZE = 50_000
+# Entries per cache map (facts, decisions, obligations, disclosures; least recently used). An entry is a few
+# hundred bytes (keys of ids and versions, small tuples), so four maps of 10,000 stay within ~20 MB of a worker
+# (docs/deploy.md, *Memory per worker*); at 50,000 they could take ~100 MB. Versions never change, so a
+# smaller cache only means more misses for a Care Partner paging through more than 10,000 versions.
+CACHE_SIZE = 10_000
 RECORD_TYPES = ("Consent", "Provenance", "DocumentReference", "RelatedPerson", "Patient")
 
 Verdict = tuple[bool, tuple[Coding, ...], str]  # (permit, obligations, basis: "consent Consent/1/_history/2" …)
