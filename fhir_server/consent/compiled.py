@@ -18,20 +18,25 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from fhir_server.consent.clock import local_date, sort_instant
 from fhir_server.consent.model import ConsentVersion, Verdict
 from fhir_server.consent.tables import LabelKey, Tables
 
 # Least-recently-used: a stored version never changes, so entries are only ever evicted, never stale.
+T = TypeVar("T")
 _CACHE: OrderedDict[tuple[str, str, str, str, str], CompiledConsent] = OrderedDict()
 _BYTES_CACHE: OrderedDict[tuple[str, str, bytes], CompiledConsent] = OrderedDict()
 _DESCRIPTIONS: dict[CompiledProvision, str] = {}  # provisions are few and repeat across versions
-# ~23 KB per entry (an ASCMI Consent's bytes, ~5 KB, and its provisions compiled per category, ~18 KB): 1,024
-# entries keep it under ~25 MB per worker (at 4,096 it could reach ~95 MB; docs/deploy.md, *Sizing*). A miss
-# costs one parse and compile (~0.5 ms on the loaded 2-core development machine).
+# ~6.5 KB per entry (an ASCMI Consent's bytes, ~5 KB, and ~1 KB of its own: the provisions are shared, below),
+# so 1,024 entries stay under ~7 MB per worker (before: the parsed JSON and unshared provisions, ~40 KB each,
+# 4,096 entries; docs/deploy.md, *Memory per worker*). A miss costs one parse and compile (~0.5 ms).
 _CACHE_LIMIT = 1024
+# Equal provisions and per-category maps, one object each: ASCMI forms repeat the same provisions (a category
+# shared or not, with the same recipients), so thousands of cached Consents hold a few hundred distinct ones.
+_SHARED: dict[Any, Any] = {}
+_SHARED_LIMIT = 16_384
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +97,8 @@ class CompiledConsent:
         found = self._lazy.get("provisions")
         if found is None:
             root = self.version.parse().get("provision") or {}  # cached versions keep bytes, not the parse
-            found = self._lazy["provisions"] = tuple(
-                _provision(i, p, self.tables) for i, p in enumerate(root.get("provision") or []))
+            found = self._lazy["provisions"] = _shared(tuple(
+                _shared(_provision(i, p, self.tables)) for i, p in enumerate(root.get("provision") or [])))
         return found  # type: ignore[no-any-return]
 
     @property
@@ -102,11 +107,30 @@ class CompiledConsent:
         found = self._lazy.get("by_category")
         if found is None:
             provisions = self.provisions
-            found = self._lazy["by_category"] = {
-                code: tuple(p for p in provisions if not p.label_keys or not p.label_keys.isdisjoint(cat.label_keys))
-                for code, cat in self.tables.categories.items()
-            }
+            key = ("by_category", self.tables.base, provisions)
+            found = _SHARED.get(key)
+            if found is None:
+                found = _shared_as(key, {
+                    code: _shared(tuple(p for p in provisions
+                                        if not p.label_keys or not p.label_keys.isdisjoint(cat.label_keys)))
+                    for code, cat in self.tables.categories.items()
+                })
+            self._lazy["by_category"] = found
         return found  # type: ignore[no-any-return]
+
+
+def _shared(value: T) -> T:
+    """The one object equal to ``value`` (read-only values only: every holder sees the same object)."""
+    return _shared_as(value, value)
+
+
+def _shared_as(key: Any, value: T) -> T:
+    found = _SHARED.get(key)
+    if found is None:
+        if len(_SHARED) >= _SHARED_LIMIT:
+            _SHARED.clear()
+        found = _SHARED[key] = value
+    return found  # type: ignore[no-any-return]
 
 
 def ref_key(reference: str) -> str | None:

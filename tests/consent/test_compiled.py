@@ -51,8 +51,8 @@ def test_the_cache_keeps_a_consents_bytes_not_its_parsed_json():
 
 
 def test_the_cache_stays_within_its_memory_budget():
-    """Bounded by count and by what an entry keeps: under 25 MB however many Consents are decided about
-    (docs/deploy.md, *Sizing*)."""
+    """Bounded by count and by what an entry keeps (bytes, not the parse; provisions shared between Consents):
+    under 10 MB however many Consents are decided about (docs/deploy.md, *Memory per worker*)."""
     import tracemalloc
 
     cats = ("hiv", "mental-health", "substance-use", "sti", "reproductive-health", "education")
@@ -67,7 +67,7 @@ def test_the_cache_stays_within_its_memory_budget():
         kept = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    assert kept < 25e6, f"{kept / 1e6:.1f} MB kept by the compiled-Consent cache"
+    assert kept < 10e6, f"{kept / 1e6:.1f} MB kept by the compiled-Consent cache"
 
 
 def test_from_json_without_ids_reads_them_from_the_resource():
