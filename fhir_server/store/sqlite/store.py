@@ -57,51 +57,54 @@ def _connect(path: str, cache_mib: int = DEFAULT_CACHE_MIB) -> sqlite3.Connectio
 
 
 class SQLiteTransaction:
-    """Reads and writes on the writer connection inside ``BEGIN IMMEDIATE … COMMIT``.
-
-    :meth:`put` only queues the version: the rows go in at the commit, in the commit's worker thread, where
-    SQLite's B-tree work runs without the GIL while the event loop prepares the next Bundle (issue #16: the
-    index inserts were a quarter of ingest CPU, all of it on the event loop). Reads see the transaction's own
-    writes: :meth:`search` and :meth:`reindex` write the queue first, :meth:`current` when it reads a resource
-    in the queue. :attr:`connection` (the feature modules' own tables: subscriptions, security) does not.
-    """
+    """Reads and writes on the writer connection inside ``BEGIN IMMEDIATE … COMMIT``."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._queued: list[tuple[ResourceVersion, IndexRows | None]] = []
-        self._queued_keys: set[tuple[str, str]] = set()
 
     @property
     def connection(self) -> sqlite3.Connection:
         return self._conn
 
     async def current(self, resource_type: str, id: str) -> ResourceVersion | None:
-        if (resource_type, id) in self._queued_keys:
-            self.write_queued()
         return _current(self._conn, resource_type, id)
 
     async def current_many(self, targets: list[tuple[str, str]]) -> dict[tuple[str, str], ResourceVersion]:
-        if not self._queued_keys.isdisjoint(targets):
-            self.write_queued()
         found = (_current(self._conn, rtype, id) for rtype, id in targets)
         return {(v.resource_type, v.id): v for v in found if v is not None}
 
     async def put(self, version: ResourceVersion, rows: IndexRows | None) -> None:
-        self._queued.append((version, rows))
-        self._queued_keys.add((version.resource_type, version.id))
-
-    def write_queued(self) -> None:
-        """Write the queued versions, in order (a thread may call it: the store's lock is held meanwhile)."""
-        queued, self._queued, self._queued_keys = self._queued, [], set()
-        for version, rows in queued:
-            _write(self._conn, version, rows)
+        conn = self._conn
+        args = (version.version_id, version.last_updated, int(version.deleted), version.body)
+        # A first version has no row yet (the caller read the current version in this transaction): insert at
+        # once, without the look-up; the UNIQUE (rtype, id) constraint still refuses a duplicate.
+        found = None if version.version_id == 1 else conn.execute(
+            "SELECT rid FROM resource WHERE rtype = ? AND id = ?", (version.resource_type, version.id)
+        ).fetchone()
+        if found is None:
+            rid = conn.execute(
+                "INSERT INTO resource (rtype, id, vid, last_updated, deleted, body) VALUES (?, ?, ?, ?, ?, ?)",
+                (version.resource_type, version.id, *args),
+            ).lastrowid
+            assert rid is not None
+        else:
+            rid = found[0]
+            conn.execute("UPDATE resource SET vid = ?, last_updated = ?, deleted = ?, body = ? WHERE rid = ?",
+                         (*args, rid))
+            index.delete_index(conn, rid)
+        conn.execute(
+            "INSERT INTO history (rtype, id, vid, last_updated, deleted, method, body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (version.resource_type, version.id, version.version_id, version.last_updated,
+             int(version.deleted), version.method, version.body),
+        )
+        if rows is not None and not version.deleted:
+            index.insert_index(conn, rid, version.resource_type, rows)
 
     async def search(self, query: SearchQuery) -> SearchPage:
-        self.write_queued()
         return search.run_search(self._conn, query)
 
     async def reindex(self, version: ResourceVersion, rows: IndexRows) -> None:
-        self.write_queued()
         found = self._conn.execute(
             "SELECT rid FROM resource WHERE rtype = ? AND id = ? AND vid = ? AND deleted = 0",
             (version.resource_type, version.id, version.version_id),
@@ -109,39 +112,6 @@ class SQLiteTransaction:
         if found is not None:  # a newer version meanwhile was indexed when it was written
             index.delete_index(self._conn, found[0])
             index.insert_index(self._conn, found[0], version.resource_type, rows)
-
-    def commit(self) -> None:
-        """The queued writes, then ``COMMIT`` (with ``synchronous=FULL``, the fsync): run in a worker thread."""
-        self.write_queued()
-        self._conn.execute("COMMIT")
-
-
-def _write(conn: sqlite3.Connection, version: ResourceVersion, rows: IndexRows | None) -> None:
-    args = (version.version_id, version.last_updated, int(version.deleted), version.body)
-    # A first version has no row yet (the caller read the current version in this transaction): insert at
-    # once, without the look-up; the UNIQUE (rtype, id) constraint still refuses a duplicate.
-    found = None if version.version_id == 1 else conn.execute(
-        "SELECT rid FROM resource WHERE rtype = ? AND id = ?", (version.resource_type, version.id)
-    ).fetchone()
-    if found is None:
-        rid = conn.execute(
-            "INSERT INTO resource (rtype, id, vid, last_updated, deleted, body) VALUES (?, ?, ?, ?, ?, ?)",
-            (version.resource_type, version.id, *args),
-        ).lastrowid
-        assert rid is not None
-    else:
-        rid = found[0]
-        conn.execute("UPDATE resource SET vid = ?, last_updated = ?, deleted = ?, body = ? WHERE rid = ?",
-                     (*args, rid))
-        index.delete_index(conn, rid)
-    conn.execute(
-        "INSERT INTO history (rtype, id, vid, last_updated, deleted, method, body)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (version.resource_type, version.id, version.version_id, version.last_updated,
-         int(version.deleted), version.method, version.body),
-    )
-    if rows is not None and not version.deleted:
-        index.insert_index(conn, rid, version.resource_type, rows)
 
 
 def _current(conn: sqlite3.Connection, resource_type: str, id: str) -> ResourceVersion | None:
@@ -198,17 +168,16 @@ class SQLiteStore:
                 raise RuntimeError("store is not open")
             await begin_immediate(conn)
             started = time.perf_counter()
-            tx = SQLiteTransaction(conn)
             try:
-                yield tx
+                yield SQLiteTransaction(conn)
             except BaseException:
                 conn.execute("ROLLBACK")
                 metrics.STORE_TRANSACTION_SECONDS.labels("sqlite", "rollback").observe(time.perf_counter() - started)
                 raise
-            # The queued rows and the fsync of synchronous=FULL happen here, in a thread, so reads and the next
-            # requests' preparation continue meanwhile. The commit must not be abandoned half-way if the waiting
-            # task is cancelled (shutdown): the connection could be closed under it.
-            commit = asyncio.ensure_future(asyncio.to_thread(tx.commit))
+            # The fsync of synchronous=FULL happens here, in a thread, so reads continue meanwhile. The commit
+            # must not be abandoned half-way if the waiting task is cancelled (shutdown): the connection could be
+            # closed under it.
+            commit = asyncio.ensure_future(asyncio.to_thread(conn.execute, "COMMIT"))
             try:
                 await asyncio.shield(commit)
             except asyncio.CancelledError:
