@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from fhir_server.fhir.search.ast import SearchPage, SearchQuery
@@ -78,6 +78,12 @@ class WriteStats:
 class Transaction(Protocol):
     """Reads and writes inside one atomic unit; reads see the unit's own earlier writes."""
 
+    notes: dict[str, Any]  # per-transaction state of the code writing in it (the subscription outbox's batch)
+
+    def before_commit(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run ``hook`` inside the transaction just before it commits (each once, in the order added; an
+        exception rolls everything back). Lets many writes of one transaction share one batched store write."""
+
     async def current(self, resource_type: str, id: str) -> ResourceVersion | None:
         """The current version (possibly a delete marker) or ``None`` if the resource never existed."""
 
@@ -98,6 +104,22 @@ class Transaction(Protocol):
     async def reindex(self, version: ResourceVersion, index: IndexRows) -> None:
         """Replace the index values of the current version ``version`` (no new version): after the search
         parameter definitions change, so that existing resources become findable by the new ones."""
+
+
+class PreCommit:
+    """What both stores' transactions share for :meth:`Transaction.before_commit` and ``notes``."""
+
+    def __init__(self) -> None:
+        self.notes: dict[str, Any] = {}
+        self._hooks: list[Callable[[], Awaitable[None]]] = []
+
+    def before_commit(self, hook: Callable[[], Awaitable[None]]) -> None:
+        self._hooks.append(hook)
+
+    async def run_before_commit(self) -> None:
+        """Called by the store right before its commit."""
+        while self._hooks:
+            await self._hooks.pop(0)()
 
 
 class Store(Protocol):

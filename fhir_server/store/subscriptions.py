@@ -95,8 +95,9 @@ class SubscriptionStore(Protocol):
     async def candidates(self, tx: Transaction, keys: list[str]) -> list[Candidate]:
         """Subscriptions not ``off`` filed under any of ``keys``."""
 
-    async def append(self, tx: Transaction, subscription_ids: list[str], event: EventRow) -> None:
-        """Record ``event``, unnumbered, for each subscription (``event.subscription``/``number`` are ignored)."""
+    async def append(self, tx: Transaction, batch: list[tuple[list[str], EventRow]]) -> None:
+        """Record each event, unnumbered, for each of its subscriptions (``EventRow.subscription``/``number`` are
+        ignored), in write order: the events of a whole transaction in one go, just before it commits."""
 
     async def register(self, tx: Transaction, state: SubscriptionState) -> None:
         """Insert or replace a subscription's definition (status, owner, spec, keys); its counters stay."""

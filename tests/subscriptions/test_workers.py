@@ -1,5 +1,7 @@
-"""Several server workers share one store: events written through both are numbered by whichever worker holds the
-subscription's lease, each exactly once — no number given twice, none skipped — and delivered."""
+"""Several server workers share one store: a subscription registered through one worker is matched by writes through
+the other at once (its copy of the subscription keys is invalidated through the store), and events written through
+both are numbered by whichever worker holds the subscription's lease, each exactly once — no number given twice,
+none skipped — and delivered."""
 
 from __future__ import annotations
 
@@ -27,6 +29,13 @@ async def test_two_workers_number_every_event_once_without_gaps(tmp_path: Path,
         with running(tmp_path / "data", tmp_path / "server.log", workers=2, env=env) as server:
             async with httpx.AsyncClient(base_url=server.base, timeout=30) as c:
                 assert (await c.put("/Patient/p1", json={"resourceType": "Patient", "id": "p1"})).status_code < 300
+                # writes on both workers first: each has its copy of the (still empty) subscription keys, which the
+                # new subscription must invalidate in the worker that did not register it too
+                async with httpx.AsyncClient(base_url=server.base, timeout=60,
+                                             limits=httpx.Limits(max_connections=20)) as burst:
+                    warm = await asyncio.gather(*(burst.post("/Observation", json=observation("p1"))
+                                                  for _ in range(20)))
+                assert all(a.status_code == 201 for a in warm)
                 r = await c.post("/Subscription", json=topic(PATIENT_DATA_CHANGE, hook.url,
                                                              filters=["Observation?patient=p1"]))
                 assert r.status_code == 201, r.text

@@ -32,7 +32,7 @@ from pymongo.read_concern import ReadConcern
 from fhir_server import metrics
 from fhir_server.fhir.search.ast import SearchPage, SearchQuery
 from fhir_server.fhir.search.index import IndexRows
-from fhir_server.store.base import HistoryPage, HistoryQuery, ResourceVersion
+from fhir_server.store.base import HistoryPage, HistoryQuery, PreCommit, ResourceVersion
 from fhir_server.store.mongo import names as n
 from fhir_server.store.mongo.documents import (
     VERSION_FIELDS,
@@ -60,7 +60,7 @@ _HISTORY_FIELDS = {**VERSION_FIELDS, n.METHOD: 1}
 _CHUNK = 1000
 
 
-class MongoTransaction:
+class MongoTransaction(PreCommit):
     """Reads and writes inside one MongoDB transaction (snapshot: reads see its own writes, nobody else's).
 
     Writes are buffered and sent as one ``bulk_write``/``insert_many`` per collection (issue #16): a
@@ -70,6 +70,7 @@ class MongoTransaction:
     """
 
     def __init__(self, store: MongoStore, session: AsyncClientSession) -> None:
+        super().__init__()
         self._store = store
         self._session = session
         self._resource_ops: list[ReplaceOne[Doc]] = []
@@ -239,6 +240,7 @@ class MongoStore:
             try:
                 tx = MongoTransaction(self, session)
                 yield tx
+                await tx.run_before_commit()  # may buffer more writes: before the flush
                 await tx.flush()
             except BaseException:
                 if session.in_transaction:

@@ -97,9 +97,9 @@ class MongoSubscriptions:
             raise translate(e, "matching subscriptions") from e
         return [Candidate(d["_id"], d.get("match", "")) for d in docs]
 
-    async def append(self, tx: Transaction, subscription_ids: list[str], event: EventRow) -> None:
+    async def append(self, tx: Transaction, batch: list[tuple[list[str], EventRow]]) -> None:
         docs = [{"sub": sub_id, "rtype": event.resource_type, "rid": event.id, "vid": event.version_id,
-                 "interaction": event.interaction, "at": event.at} for sub_id in subscription_ids]
+                 "interaction": event.interaction, "at": event.at} for ids, event in batch for sub_id in ids]
         try:
             await self.pending_collection.insert_many(docs, session=_session(tx))
         except DRIVER_ERRORS as e:

@@ -20,7 +20,7 @@ from fhir_server import metrics
 from fhir_server.fhir.outcome import BadRequest
 from fhir_server.fhir.search.ast import SearchPage, SearchQuery
 from fhir_server.fhir.search.index import IndexRows
-from fhir_server.store.base import HistoryPage, HistoryQuery, ResourceVersion
+from fhir_server.store.base import HistoryPage, HistoryQuery, PreCommit, ResourceVersion
 from fhir_server.store.sqlite import index, search
 from fhir_server.store.sqlite.locking import begin_immediate
 from fhir_server.store.sqlite.rows import version_from_row
@@ -56,10 +56,11 @@ def _connect(path: str, cache_mib: int = DEFAULT_CACHE_MIB) -> sqlite3.Connectio
     return conn
 
 
-class SQLiteTransaction:
+class SQLiteTransaction(PreCommit):
     """Reads and writes on the writer connection inside ``BEGIN IMMEDIATE … COMMIT``."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__()
         self._conn = conn
 
     @property
@@ -169,7 +170,9 @@ class SQLiteStore:
             await begin_immediate(conn)
             started = time.perf_counter()
             try:
-                yield SQLiteTransaction(conn)
+                tx = SQLiteTransaction(conn)
+                yield tx
+                await tx.run_before_commit()
             except BaseException:
                 conn.execute("ROLLBACK")
                 metrics.STORE_TRANSACTION_SECONDS.labels("sqlite", "rollback").observe(time.perf_counter() - started)

@@ -1,13 +1,16 @@
 """Subscription state, matching keys and the event outbox in SQLite (see :mod:`fhir_server.store.subscriptions`).
 
 Events are appended on the writer connection inside the write's own ``BEGIN IMMEDIATE`` transaction, so a
-committed write always has its events. Ingest must not slow down much with many subscriptions, so a write costs
-a fixed handful of statements whatever the number of subscriptions it matches: one ``outbox_event`` row for the
-version, then one narrow ``subscription_pending`` row (integer subscription key, event row) per matched
-subscription — no counter is touched, so writes never wait on one another's numbers. A delivery worker holding
+committed write always has its events. Ingest must not slow down much with many subscriptions, so a transaction
+costs a fixed handful of statements whatever the number of writes in it and subscriptions they match, run just
+before it commits: one batch of ``outbox_event`` rows (one per version), one batch of narrow
+``subscription_pending`` rows (integer subscription key, event row; one per matched subscription) — no counter is
+touched, so writes never wait on one another's numbers. A delivery worker holding
 the subscription's lease gates the pending rows and numbers those its owner may see into ``subscription_event``
 from ``subscription_counter`` in one small transaction (``PRIMARY KEY (sid, number)`` makes a duplicate number
-impossible). Matching reads ``subscription_key`` only (a subscription that is ``off`` has no keys). Leases are
+impossible). Matching reads ``subscription_key`` only (a subscription that is ``off`` has no keys), through a
+process-wide copy that is reloaded when ``subscription_keys_version`` — a random token every (un)registration
+changes, read once per write transaction — says the keys changed, in this process or another. Leases are
 small write transactions of their own through the store's writer lock; nothing is held across an HTTP request.
 """
 
@@ -77,7 +80,15 @@ CREATE TABLE IF NOT EXISTS subscription_pending (
     PRIMARY KEY (sid, eid)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS subscription_pending_eid ON subscription_pending (eid);
+CREATE TABLE IF NOT EXISTS subscription_keys_version (
+    one   INTEGER PRIMARY KEY CHECK (one = 1),
+    token INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO subscription_keys_version (one, token) VALUES (1, random());
 """
+CACHED_KEYS = 20_000  # above this many subscription keys, matching asks the table instead of a process cache
+_TOKEN = "subscription_keys_token"
+
 
 _STATE_COLUMNS = ("id", "kind", "channel", "status", "owner", "spec", "last_number", "delivered", "attempts",
                   "retry_at", "error", "heartbeat_at", "last_sent", "lease_owner", "lease_until", "ws_token",
@@ -119,21 +130,56 @@ class SQLiteSubscriptions:
 
     def __init__(self, store: SQLiteStore) -> None:
         self.store = store
+        # token → key → candidates (None: too many keys to copy); the tokens are random, so databases sharing
+        # this process-wide object cannot mistake one another's copies
+        self._keys: dict[int, dict[str, list[Candidate]] | None] = {}
 
     async def open(self) -> None:
         """Nothing to do: ``DDL`` runs when the store opens."""
 
     async def candidates(self, tx: Transaction, keys: list[str]) -> list[Candidate]:
-        rows = _conn(tx).execute(f"SELECT sid, filters FROM subscription_key WHERE key IN ({_marks(len(keys))})",
-                                 keys).fetchall()
-        return [Candidate(str(sid), filters) for sid, filters in dict(rows).items()]
-
-    async def append(self, tx: Transaction, subscription_ids: list[str], event: EventRow) -> None:
         conn = _conn(tx)
-        eid = conn.execute("INSERT INTO outbox_event (rtype, id, vid, interaction, at) VALUES (?, ?, ?, ?, ?)",
-                           (event.resource_type, event.id, event.version_id, event.interaction, event.at)).lastrowid
+        token = tx.notes.get(_TOKEN)
+        if token is None:
+            token = tx.notes[_TOKEN] = conn.execute("SELECT token FROM subscription_keys_version").fetchone()[0]
+        if token not in self._keys:
+            self._keys = {token: self._load(conn)}  # the copy of the latest token only
+        copy = self._keys[token]
+        if copy is None:
+            rows = conn.execute(f"SELECT sid, filters FROM subscription_key WHERE key IN ({_marks(len(keys))})",
+                                keys).fetchall()
+            return [Candidate(str(sid), filters) for sid, filters in dict(rows).items()]
+        found: dict[str, Candidate] = {}
+        for k in keys:
+            for c in copy.get(k, ()):
+                found[c.id] = c
+        return list(found.values())
+
+    @staticmethod
+    def _load(conn: sqlite3.Connection) -> dict[str, list[Candidate]] | None:
+        rows = conn.execute("SELECT key, sid, filters FROM subscription_key LIMIT ?", (CACHED_KEYS + 1,)).fetchall()
+        if len(rows) > CACHED_KEYS:
+            return None
+        copy: dict[str, list[Candidate]] = {}
+        for key, sid, filters in rows:
+            copy.setdefault(key, []).append(Candidate(str(sid), filters))
+        return copy
+
+    @staticmethod
+    def _changed(tx: Transaction) -> None:
+        """The keys change in this transaction: a new token tells every process to reload its copy."""
+        _conn(tx).execute("UPDATE subscription_keys_version SET token = random()")
+        tx.notes.pop(_TOKEN, None)
+
+    async def append(self, tx: Transaction, batch: list[tuple[list[str], EventRow]]) -> None:
+        conn = _conn(tx)
+        # the writer lock and BEGIN IMMEDIATE keep every other writer out: the next eids are ours to give
+        first = conn.execute("SELECT coalesce(max(eid), 0) + 1 FROM outbox_event").fetchone()[0]
+        conn.executemany("INSERT INTO outbox_event (eid, rtype, id, vid, interaction, at) VALUES (?, ?, ?, ?, ?, ?)",
+                         [(first + i, e.resource_type, e.id, e.version_id, e.interaction, e.at)
+                          for i, (_, e) in enumerate(batch)])
         conn.executemany("INSERT INTO subscription_pending (sid, eid) VALUES (?, ?)",
-                         [(int(i), eid) for i in subscription_ids])
+                         [(int(sid), first + i) for i, (sids, _) in enumerate(batch) for sid in sids])
 
     async def register(self, tx: Transaction, state: SubscriptionState) -> None:
         conn = _conn(tx)
@@ -151,6 +197,7 @@ class SQLiteSubscriptions:
         filters = filters_text(state.spec)
         conn.executemany("INSERT OR IGNORE INTO subscription_key (key, sid, filters) VALUES (?, ?, ?)",
                          [(k, sid, filters) for k in state.keys])
+        self._changed(tx)
 
     async def unregister(self, tx: Transaction, id: str) -> None:
         conn = _conn(tx)
@@ -160,6 +207,7 @@ class SQLiteSubscriptions:
         for table in ("subscription_key", "subscription_event", "subscription_pending", "subscription_counter",
                       "subscription_state"):
             conn.execute(f"DELETE FROM {table} WHERE sid = ?", row)
+        self._changed(tx)
 
     async def get(self, id: str) -> SubscriptionState | None:
         row = self.store.reader.execute(f"SELECT {_SELECT} FROM {_FROM} WHERE s.id = ?", (id,)).fetchone()
