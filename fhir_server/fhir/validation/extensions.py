@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .invariants import resolve_reference
 from .slicing import primitive_type_of, slice_matches
 from .terminology import strip_version
 from .tree import Discriminator, ElementNode, ElementTree
@@ -266,6 +267,10 @@ def _matches(
             )
         return False
 
+    def tree_type(url: str) -> str | None:
+        tree = v.profiles.tree(url)
+        return tree.type if tree is not None else url.rsplit("/", 1)[-1]
+
     return slice_matches(
         item,
         sl,
@@ -274,4 +279,6 @@ def _matches(
         conforms=conforms,
         type_of=primitive_type_of,
         in_value_set=in_value_set,
+        resolve=lambda ref: resolve_reference(ref, run.root),
+        tree_type=tree_type,
     )

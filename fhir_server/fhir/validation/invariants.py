@@ -39,12 +39,13 @@ _ROOT: contextvars.ContextVar[Any] = contextvars.ContextVar("invariant_root", de
 _LITERAL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
 
 
-def _resolve_one(reference: Any, root: Any) -> Any:
+def resolve_reference(reference: Any, root: Any) -> dict[str, Any] | None:
+    """The resource a Reference (or reference string) points to, as far as ``root`` holds or names it."""
     ref = reference.get("reference") if isinstance(reference, dict) else reference
     if not isinstance(ref, str) or not isinstance(root, dict):
         return None
     if ref == "#":
-        return root
+        return root if isinstance(root, dict) else None
     if ref.startswith("#"):
         return next((c for c in root.get("contained") or () if isinstance(c, dict) and c.get("id") == ref[1:]), None)
     if root.get("resourceType") == "Bundle":
@@ -63,7 +64,7 @@ def _resolve(inputs: list[Any]) -> list[Any]:
     """FHIRPath resolve(), which fhirpathpy lacks: contained (``#id``, ``#``), Bundle entries by fullUrl, and a
     literal ``Type/id`` as a resource of that type (so ``member.resolve() is Practitioner`` can be judged)."""
     root = _ROOT.get()
-    found = (_resolve_one(i, root) for i in inputs)
+    found = (resolve_reference(i, root) for i in inputs)
     return [ResourceNode.create_node(r, r.get("resourceType")) for r in found if isinstance(r, dict)]
 
 

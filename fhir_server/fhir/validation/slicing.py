@@ -15,12 +15,13 @@ from typing import Any
 
 from .primitives import PRIMITIVES
 from .tree import Discriminator, ElementNode, TypeRef
-from .values import matches_fixed, matches_pattern, path_segments, select
+from .values import matches_fixed, matches_pattern, path_segments, select, select_typed
 
 # resolves the definition a slice gives to a sub-path; supplied by the validator (it knows type trees)
 ChildLookup = Callable[[ElementNode, str], ElementNode | None]
 ProfileCheck = Callable[[Any, tuple[str, ...], str], bool]
 TypeOf = Callable[[Any], str | None]
+Resolve = Callable[[Any], dict[str, Any] | None]  # a Reference value → the resource it points to, if at hand
 
 
 def _definition_at(slice_node: ElementNode, path: str, lookup: ChildLookup) -> ElementNode | None:
@@ -46,6 +47,19 @@ def _value_matches(
     return None
 
 
+def _resolved(
+    item: Any, disc: Discriminator, slice_node: ElementNode, lookup: ChildLookup, resolve: Resolve
+) -> tuple[list[Any], ElementNode | None]:
+    """``path.resolve()``: the resources the references at ``path`` point to, and the Reference element."""
+    prefix = disc.path[: -len("resolve()")].rstrip(".") or "$this"
+    target = _definition_at(slice_node, prefix, lookup)
+    return [r for v in select(item, prefix) if (r := resolve(v)) is not None], target
+
+
+def _targets(target: ElementNode, tree_type: Callable[[str], str | None]) -> set[str]:
+    return {t for ref in target.types for url in ref.target_profiles if (t := tree_type(url))}
+
+
 def slice_matches(
     item: Any,
     slice_node: ElementNode,
@@ -55,10 +69,28 @@ def slice_matches(
     conforms: ProfileCheck,
     type_of: TypeOf,
     in_value_set: Callable[[ElementNode, Any], bool],
+    resolve: Resolve = lambda _: None,
+    tree_type: Callable[[str], str | None] = lambda url: url.rsplit("/", 1)[-1],
 ) -> bool:
     """Does ``item`` satisfy every discriminator of ``slice_node``? Unusable discriminators never match."""
     for disc in discriminators:
         try:
+            if disc.path == "resolve()" or disc.path.endswith(".resolve()"):
+                # a reference sliced by what it points to: the resource's type, or its profile
+                found, ref_node = _resolved(item, disc, slice_node, lookup, resolve)
+                if ref_node is None or not found:
+                    return False
+                if disc.type == "type":
+                    allowed = _targets(ref_node, tree_type)
+                    if not allowed or not all(r.get("resourceType") in allowed for r in found):
+                        return False
+                elif disc.type == "profile":
+                    urls = tuple(u for t in ref_node.types for u in t.target_profiles)
+                    if not urls or not all(conforms(r, urls, str(r.get("resourceType", ""))) for r in found):
+                        return False
+                else:
+                    return False
+                continue
             target = _definition_at(slice_node, disc.path, lookup)
             if disc.type in ("value", "pattern"):
                 if target is None:
@@ -67,14 +99,25 @@ def slice_matches(
                 if not ok:
                     return False
             elif disc.type == "exists":
+                # profiling.html#discriminator: the slice requires the element (min ≥ 1) or forbids it (max 0)
                 present = any(True for _ in select(item, disc.path))
-                if target is None or present != (target.min > 0):
+                if target is None:
+                    return False
+                if target.min > 0:
+                    if not present:
+                        return False
+                elif target.max == 0:
+                    if present:
+                        return False
+                else:
                     return False
             elif disc.type == "type":
                 if target is None:
                     return False
                 found = (
-                    [type_of(v) for v in select(item, disc.path)] if disc.path != "$this" else [type_of(item)]
+                    [t or type_of(v) for v, t in select_typed(item, disc.path)]
+                    if disc.path != "$this"
+                    else [type_of(item)]
                 )
                 if not found or not all(f in target.type_codes for f in found if f is not None):
                     return False

@@ -114,6 +114,34 @@ def select(value: Any, path: str) -> Iterator[Any]:
     yield from current
 
 
+def select_typed(value: Any, path: str) -> list[tuple[Any, str | None]]:
+    """Like :func:`select`, with the type a choice element's JSON name gives its value (``valueQuantity`` →
+    Quantity, ``valueString`` → string), for ``type`` discriminators; None where the name does not say."""
+    head, _, last = path.rpartition(".")
+    parents = list(select(value, head)) if head else [value]
+    out: list[tuple[Any, str | None]] = []
+    for parent in parents:
+        if not isinstance(parent, dict):
+            continue
+        if last in parent:
+            items = parent[last] if isinstance(parent[last], list) else [parent[last]]
+            out.extend((i, None) for i in items if i is not None)
+            continue
+        for key, child in parent.items():
+            if key.startswith(last) and key[len(last) : len(last) + 1].isupper():
+                name = key[len(last) :]
+                code = name[:1].lower() + name[1:] if name in _PRIMITIVE_NAMES else name
+                items = child if isinstance(child, list) else [child]
+                out.extend((i, code) for i in items if i is not None)
+    return out
+
+
+_PRIMITIVE_NAMES = frozenset({
+    "Base64Binary", "Boolean", "Canonical", "Code", "Date", "DateTime", "Decimal", "Id", "Instant", "Integer",
+    "Markdown", "Oid", "PositiveInt", "String", "Time", "UnsignedInt", "Uri", "Url", "Uuid",
+})
+
+
 def children(item: dict[str, Any], name: str, primitive_extensions: bool = False) -> list[Any]:
     """The values of element ``name`` of a JSON object: a list flattened, a choice found by its typed name
     (``value`` → ``valueString``), and — with ``primitive_extensions`` — a primitive's ``_name`` object.
