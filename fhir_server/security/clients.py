@@ -143,13 +143,21 @@ def new_client(
         raise ClientError("a Care Partner client needs at least one --purpose (e.g. TREAT)")
     public = {"keys": [{m: v for m, v in k.items()} for k in jwks["keys"]]}
     return Client(
-        client_id=secrets.token_urlsafe(16),
+        client_id=_new_client_id(),
         jwks=public,
         organization=organization,
         scopes=scope_items,
         purposes=tuple(dict.fromkeys(codes)),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+
+
+def _new_client_id() -> str:
+    """128 random bits, URL-safe, never starting with '-' (it would read as an option on the command line:
+    ``fhir-server clients disable -x…``)."""
+    while (found := secrets.token_urlsafe(16)).startswith("-"):
+        pass
+    return found
 
 
 _PURPOSE_SYSTEMS = ("urn:oid:2.16.840.1.113883.5.8", "http://terminology.hl7.org/CodeSystem/v3-ActReason")

@@ -71,3 +71,12 @@ def test_token_admin_works_against_the_server(tmp_path: Path, capsys: pytest.Cap
     assert _get(tmp_path, token, "/admin/clients") == 200
     assert main(["clients", "disable", "local-administrator", "--data-dir", str(tmp_path)]) == 0
     assert _get(tmp_path, token) == 401
+
+
+def test_client_ids_never_look_like_command_line_options() -> None:
+    """A client_id starting with '-' could not be passed to ``fhir-server clients disable`` (argparse reads it as
+    an option); token_urlsafe starts one in 64 with '-'."""
+    from fhir_server.security.clients import new_client
+
+    ids = [new_client({"keys": []}, organization=None, keys_required=False).client_id for _ in range(2000)]
+    assert not [i for i in ids if i.startswith("-")]
