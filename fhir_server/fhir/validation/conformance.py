@@ -6,6 +6,7 @@
 * CapabilityStatement: a ``rest.resource.searchParam`` that names its ``definition`` has that definition's type.
 * CodeSystem supplements (codesystem.html#supplements) add designations and properties to codes the base code
   system defines; a concept the base does not have is an error (checked when the base is held completely).
+* ValueSet: a concept included or excluded by code exists in its code system (when held completely).
 * StructureDefinition: every snapshot and differential element path starts with the type it constrains.
 
 The R4 base SearchParameters are looked up by their canonical (``http://hl7.org/fhir/SearchParameter/[type]-[code]``)
@@ -155,6 +156,29 @@ def check_code_system(cs: Mapping[str, Any], path: str, source: DefinitionSource
             walk(concept.get("concept"), f"{where}[{i}].concept")
 
     walk(cs.get("concept"), f"{path}.concept")
+    return issues
+
+
+def check_value_set(vs: Mapping[str, Any], path: str, source: DefinitionSource) -> list[Issue]:
+    """A concept a ValueSet includes or excludes by code must exist in its code system, when the server holds
+    that code system completely (valueset.html#compose: the codes are drawn from the code system)."""
+    issues: list[Issue] = []
+    compose = vs.get("compose")
+    if not isinstance(compose, dict):
+        return issues
+    for part in ("include", "exclude"):
+        for i, inc in enumerate(_list(compose.get(part))):
+            system = inc.get("system") if isinstance(inc, dict) else None
+            if not isinstance(system, str):
+                continue
+            known = source.complete_codes(system.split("|", 1)[0])
+            if known is None:
+                continue
+            for n, concept in enumerate(_list(inc.get("concept"))):
+                code = concept.get("code") if isinstance(concept, dict) else None
+                if isinstance(code, str) and code not in known:
+                    issues.append(Issue("error", "code-invalid", f"The code '{code}' is not valid in the system "
+                                        f"{system}", (f"{path}.compose.{part}[{i}].concept[{n}].code",)))
     return issues
 
 

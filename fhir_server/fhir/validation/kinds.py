@@ -22,6 +22,7 @@ from .conformance import (
     check_code_system,
     check_search_parameter,
     check_structure_definition,
+    check_value_set,
 )
 from .definitions import DefinitionSource
 from .questionnaire import QuestionnaireLookup, check_questionnaire, check_response
@@ -85,6 +86,8 @@ def check(
             issues += check_code_system(res, path, source)
         elif kind == "StructureDefinition":
             issues += check_structure_definition(res, path)
+        elif kind == "ValueSet":
+            issues += check_value_set(res, path, source)
     return issues
 
 

@@ -85,3 +85,9 @@ def test_que_12_asks_for_enable_behavior_with_two_conditions() -> None:
     assert [e for e in errors(q) if "que-12" in e]
     q["item"][2]["enableBehavior"] = "all"
     assert errors(q) == []
+
+
+def test_a_value_set_lists_only_codes_of_its_held_code_system() -> None:
+    vs = {"resourceType": "ValueSet", "url": "urn:vs:ab", "status": "active",
+          "compose": {"include": [{"system": "urn:cs:base", "concept": [{"code": "a"}, {"code": "zz"}]}]}}
+    assert errors(vs) == ["The code 'zz' is not valid in the system urn:cs:base"]
