@@ -104,8 +104,8 @@ class MongoTransaction(PreCommit):
         for start in range(0, len(targets), _CHUNK):
             keys = [n.resource_key(t, i) for t, i in targets[start : start + _CHUNK]]
             try:
-                docs = await self._store.resources.find({n.ID: {"$in": keys}}, VERSION_FIELDS,
-                                                        session=self._session).to_list(None)
+                docs = await self._store.resources.find({n.ID: {"$in": keys}}, VERSION_FIELDS, batch_size=len(keys),
+                                                        session=self._session).to_list(None)  # no getMore
             except DRIVER_ERRORS as e:
                 raise translate(e, f"reading {len(keys)} referenced resources") from e
             for doc in docs:
