@@ -119,15 +119,26 @@ def app_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
 
 
 @pytest.fixture(scope="module")
-def browser(app_server: AppServer) -> Iterator[Any]:
+def playwright(app_server: AppServer) -> Iterator[Any]:
+    """One Playwright driver per module (a second sync_playwright() in the same thread is refused)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+        yield p
+
+
+def launch(playwright: Any, *extra_args: str) -> Any:
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args],
+                                      headless=True)
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Any) -> Iterator[Any]:
+    b = launch(playwright)
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 def new_page(browser: Any) -> tuple[Any, Any]:

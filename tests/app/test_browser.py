@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.app.conftest import CLINIC, PLAN, AppServer, new_page, serious_violations, shot, sign_in
+from tests.app.conftest import CLINIC, PLAN, AppServer, launch, new_page, serious_violations, shot, sign_in
 
 expect = pytest.importorskip("playwright.sync_api").expect
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -319,22 +319,17 @@ def test_a_422_inside_a_repeated_care_partner_lands_on_that_row(page: Any, app_s
     assert any(page.locator(f"#{i}").is_visible() for i in described if i.startswith("err-"))
 
 
-def test_sign_in_over_plain_http_to_another_host_says_https_is_needed(app_server: AppServer) -> None:
+def test_sign_in_over_plain_http_to_another_host_says_https_is_needed(playwright: Any,
+                                                                     app_server: AppServer) -> None:
     """PKCE needs WebCrypto, which browsers give only to secure contexts: the page says so instead of failing."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.app.conftest import CHROMIUM, CHROMIUM_ARGS
-
     port = app_server.root.rsplit(":", 1)[1]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                    args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP clinic.example 127.0.0.1"])
-        try:
-            page = browser.new_page()
-            page.goto(f"http://clinic.example:{port}/app/")
-            page.wait_for_selector("body[data-ready='1']")
-            page.click("#sign-in")
-            expect(page.locator("#problem")).to_contain_text("https://")
-            assert page.url == f"http://clinic.example:{port}/app/"  # never left for the login page
-        finally:
-            browser.close()
+    browser = launch(playwright, "--host-resolver-rules=MAP clinic.example 127.0.0.1")
+    try:
+        page = browser.new_page()
+        page.goto(f"http://clinic.example:{port}/app/")
+        page.wait_for_selector("body[data-ready='1']")
+        page.click("#sign-in")
+        expect(page.locator("#problem")).to_contain_text("https://")
+        assert page.url == f"http://clinic.example:{port}/app/"  # never left for the login page
+    finally:
+        browser.close()
