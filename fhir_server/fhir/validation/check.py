@@ -43,7 +43,7 @@ def validate(
     issues = kept + rest
     if isinstance(resource, dict):
         try:
-            issues += kinds.check(resource, validator.source, questionnaires)
+            issues += kinds.check(resource, validator.source, questionnaires, validator.check_structure_definition)
         except (RecursionError, TypeError, ValueError, AttributeError, KeyError) as exc:
             # a bug here is not the client's fault: say what was not checked rather than answer 500
             issues.append(Issue("error", "exception", f"The validator failed ({type(exc).__name__}); the "

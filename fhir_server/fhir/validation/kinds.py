@@ -55,11 +55,18 @@ def questionnaire_refs(resource: Mapping[str, Any]) -> set[str]:
     return refs
 
 
+ProfileCheck = Callable[[Mapping[str, Any]], list[Issue]]
+
+
 def check(
     resource: Mapping[str, Any],
     source: DefinitionSource,
     questionnaires: QuestionnaireLookup | None = None,
+    profile_check: ProfileCheck | None = None,
 ) -> list[Issue]:
+    """The rules above for ``resource`` and the resources inside it. ``profile_check`` says why a profile
+    (a StructureDefinition with derivation ``constraint``) cannot be used, as storing it would (its snapshot
+    cannot be built against its base: an unknown base, a path the base does not have)."""
     issues: list[Issue] = []
     rtype = resource.get("resourceType")
     if not isinstance(rtype, str):
@@ -85,7 +92,11 @@ def check(
         elif kind == "CodeSystem":
             issues += check_code_system(res, path, source)
         elif kind == "StructureDefinition":
-            issues += check_structure_definition(res, path)
+            own = check_structure_definition(res, path)
+            issues += own
+            if not own and profile_check is not None and res.get("derivation") == "constraint":
+                issues += [Issue(i.severity, i.code, i.diagnostics, i.expression or (path,))
+                           for i in profile_check(res) if i.severity in ("error", "fatal")]
         elif kind == "ValueSet":
             issues += check_value_set(res, path, source)
     return issues

@@ -91,3 +91,13 @@ def test_a_value_set_lists_only_codes_of_its_held_code_system() -> None:
     vs = {"resourceType": "ValueSet", "url": "urn:vs:ab", "status": "active",
           "compose": {"include": [{"system": "urn:cs:base", "concept": [{"code": "a"}, {"code": "zz"}]}]}}
     assert errors(vs) == ["The code 'zz' is not valid in the system urn:cs:base"]
+
+
+def test_validating_a_profile_says_why_it_cannot_be_used() -> None:
+    sd = {"resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/o", "name": "O",
+          "status": "draft", "kind": "resource", "abstract": False, "type": "Observation",
+          "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Observation", "derivation": "constraint",
+          "differential": {"element": [{"id": "Observation.status", "path": "Observation.status", "min": 1}]}}
+    assert errors(sd) == []
+    sd["differential"]["element"][0].update(id="Observation.nothing", path="Observation.nothing")
+    assert [e for e in errors(sd) if "cannot be used" in e]
