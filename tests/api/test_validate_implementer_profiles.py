@@ -169,3 +169,62 @@ async def test_an_extension_the_profile_defines_is_not_unknown(client: httpx.Asy
     await store(client, ext)
     response = await client.post("/fhir/Patient/$validate", json=UNKNOWN_EXT)
     assert [i for i in response.json()["issue"] if i["severity"] == "error"] == []
+
+
+async def test_min_and_max_values_of_a_quantity_and_a_date(client: httpx.AsyncClient) -> None:
+    sd = profile("ObsLimits", "Observation", [
+        {"id": "Observation.value[x]", "path": "Observation.value[x]", "type": [{"code": "Quantity"}],
+         "minValueQuantity": {"value": 10, "system": "http://unitsofmeasure.org", "code": "mg"},
+         "maxValueQuantity": {"value": 20, "system": "http://unitsofmeasure.org", "code": "mg"}},
+        {"id": "Observation.effective[x]", "path": "Observation.effective[x]", "type": [{"code": "dateTime"}],
+         "maxValueDateTime": "2030-01-01"}])
+    await store(client, sd)
+    mg = {"system": "http://unitsofmeasure.org", "code": "mg"}
+    good = {**OBS, "valueQuantity": {"value": 15, **mg}, "effectiveDateTime": "2024-05-01"}
+    assert await errors(client, good, sd["url"]) == []
+    low = {**OBS, "valueQuantity": {"value": 5, **mg}, "effectiveDateTime": "2031-05-01"}
+    found = await errors(client, low, sd["url"])
+    assert sorted(i["expression"][0] for i in found) == ["Observation.effectiveDateTime", "Observation.valueQuantity"]
+    high = {**OBS, "valueQuantity": {"value": 25, **mg}}
+    assert [i["expression"] for i in await errors(client, high, sd["url"])] == [["Observation.valueQuantity"]]
+
+
+async def test_an_invariant_fhirpath_cannot_evaluate_is_a_warning_not_an_error(client: httpx.AsyncClient) -> None:
+    sd = profile("ObsMemberOf", "Observation", [
+        {"id": "Observation", "path": "Observation", "constraint": [
+            {"key": "obs-x", "severity": "error", "human": "code from the set",
+             "expression": "code.memberOf('http://example.org/fhir/ValueSet/x')"}]}])
+    await store(client, sd)
+    response = await client.post("/fhir/Observation/$validate", params={"profile": sd["url"]}, json=OBS)
+    issues = response.json()["issue"]
+    assert [i for i in issues if i["severity"] == "error"] == []
+    assert any(i["severity"] == "warning" and "obs-x" in i["diagnostics"] for i in issues)
+
+
+async def test_complex_extension_sub_extensions(client: httpx.AsyncClient) -> None:
+    url = "http://example.org/fhir/StructureDefinition/dose"
+    ext = {"resourceType": "StructureDefinition", "url": url, "name": "Dose", "status": "active",
+           "kind": "complex-type", "abstract": False, "type": "Extension", "baseDefinition": CORE + "Extension",
+           "derivation": "constraint", "context": [{"type": "element", "expression": "Patient"}],
+           "differential": {"element": [
+               {"id": "Extension.extension", "path": "Extension.extension", "min": 1},
+               {"id": "Extension.extension:amount", "path": "Extension.extension", "sliceName": "amount", "min": 1,
+                "max": "1"},
+               {"id": "Extension.extension:amount.url", "path": "Extension.extension.url", "fixedUri": "amount"},
+               {"id": "Extension.extension:amount.value[x]", "path": "Extension.extension.value[x]",
+                "type": [{"code": "integer"}]},
+               {"id": "Extension.url", "path": "Extension.url", "fixedUri": url},
+               {"id": "Extension.value[x]", "path": "Extension.value[x]", "max": "0"}]}}
+    await store(client, ext)
+    good = {"resourceType": "Patient", "extension": [{"url": url, "extension": [{"url": "amount", "valueInteger": 2}]}]}
+    response = await client.post("/fhir/Patient/$validate", json=good)
+    assert [i for i in response.json()["issue"] if i["severity"] == "error"] == []
+    missing = {"resourceType": "Patient",
+               "extension": [{"url": url, "extension": [{"url": "other", "valueInteger": 2}]}]}
+    response = await client.post("/fhir/Patient/$validate", json=missing)
+    assert sorted(i["expression"][0] for i in response.json()["issue"] if i["severity"] == "error") == [
+        "Patient.extension[0].extension",  # the required sub-extension "amount"
+        "Patient.extension[0].extension[0]"]  # "other" is defined nowhere
+    valued = {"resourceType": "Patient", "extension": [{"url": url, "valueInteger": 2}]}
+    response = await client.post("/fhir/Patient/$validate", json=valued)
+    assert response.json()["issue"][0]["severity"] == "error"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from ..outcome import Issue
@@ -519,6 +520,8 @@ class Validator:
                     f"The value must match the pattern {_show(node.pattern[1])} ({node.pattern[0]})",
                     path,
                 )
+        if isinstance(value, dict) and (isinstance(node.min_value, dict) or isinstance(node.max_value, dict)):
+            _quantity_limits(run, node, value, path)
         if check_known_codes(self.source, type_code, value, path, run.issues):
             pass
         elif node.binding is not None:
@@ -623,6 +626,29 @@ def _primitive_entry(entry: tuple[ElementNode, str | None, ElementNode]) -> bool
     node, code, _ = entry
     codes = {code} if code else node.type_codes
     return any(c in PRIMITIVES or c.startswith("http://hl7.org/fhirpath/") for c in codes)
+
+
+def _quantity_limits(run: _Run, node: ElementNode, value: dict[str, Any], path: str) -> None:
+    """``minValueQuantity``/``maxValueQuantity``: compared when the units agree (the same code and system,
+    or a limit without units); a value in other units is not converted here."""
+    amount = value.get("value")
+    if isinstance(amount, bool) or not isinstance(amount, int | float | Decimal):
+        return
+    for limit, below in ((node.min_value, True), (node.max_value, False)):
+        if not isinstance(limit, dict):
+            continue
+        bound = limit.get("value")
+        if isinstance(bound, bool) or not isinstance(bound, int | float | Decimal):
+            continue
+        if any(limit.get(k) is not None and limit.get(k) != value.get(k) for k in ("code", "system")):
+            continue
+        unit = f" {limit.get('code') or limit.get('unit') or ''}".rstrip()
+        if below and amount < bound:
+            run.add("error", "value", f"The value {amount}{unit} is less than the permitted minimum {bound}{unit}",
+                    path)
+        elif not below and amount > bound:
+            run.add("error", "value", f"The value {amount}{unit} is more than the permitted maximum {bound}{unit}",
+                    path)
 
 
 def _choice_for(key: str, kids: ElementNode) -> ElementNode | None:
