@@ -123,11 +123,21 @@ def check_bundle(bundle: Mapping[str, Any], path: str, is_resource_type: IsResou
     elif btype == "searchset":
         _search_set(bundle, path, add)
     if btype not in ("searchset", "history", "batch-response", "transaction-response"):
+        by_index = {e.index: e for e in index.entries}
         for e in index.entries:
             for ref, ref_path in _references(e.resource, f"{path}.entry[{e.index}].resource"):
-                if ref.startswith(("urn:uuid:", "urn:oid:")) and index.resolve(ref, e.full_url, e) is None:
-                    add("warning", "not-found", f"URN reference is not locally contained within the bundle {ref}",
-                        ref_path)
+                target = index.resolve(ref, e.full_url, e)
+                if target is None:
+                    if ref.startswith(("urn:uuid:", "urn:oid:")):
+                        add("warning", "not-found", f"URN reference is not locally contained within the bundle "
+                            f"{ref}", ref_path)
+                    continue
+                # a Type/id reference that resolves to an entry of another type names the wrong resource
+                m = _RESTFUL.match(ref.split("/_history/")[0])
+                found = by_index.get(target)
+                if m and found is not None and found.resource.get("resourceType") != m.group("type"):
+                    add("error", "invalid", f"Matching reference for reference {ref} has resourceType "
+                        f"{found.resource.get('resourceType')}", ref_path)
     return issues
 
 

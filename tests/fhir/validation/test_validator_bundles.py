@@ -146,3 +146,14 @@ def test_a_document_may_point_at_definitions_it_does_not_carry() -> None:
     doc["entry"][0]["resource"]["section"][0]["entry"][0]["reference"] = "http://example.org/fhir/Observation/9"
     assert [d for _, d in issues(doc)] == [
         "Can't find 'http://example.org/fhir/Observation/9' in the bundle (Section Entry)"]
+
+
+def test_a_reference_that_resolves_to_another_type_is_an_error() -> None:
+    b = bundle("collection",
+               {"fullUrl": PATIENT_URL, "resource": {"resourceType": "Patient", "id": "1",
+                                                     "generalPractitioner": [{"reference": "Practitioner/5"}]}},
+               {"fullUrl": "http://example.org/fhir/Practitioner/5",
+                "resource": {"resourceType": "Organization", "id": "5", "name": "Clinic"}})
+    found = issues(b)
+    assert ("Bundle.entry[0].resource.generalPractitioner[0]",
+            "Matching reference for reference Practitioner/5 has resourceType Organization") in found
