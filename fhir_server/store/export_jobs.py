@@ -26,6 +26,16 @@ from fhir_server.store.base import ResourceVersion
 ACTIVE = ("accepted", "running")  # states that count against a client's limit
 
 
+def quota_key(caller: Caller) -> str:
+    """Whose jobs count together against ``FHIR_EXPORT_MAX_JOBS_PER_CLIENT``: the client, or for people signed in
+    to the web page (who share its one client id) the client and the person.
+
+    >>> quota_key(Caller("c1")), quota_key(Caller("app", user="ana"))
+    ('c1', 'app|user|ana')
+    """
+    return caller.client_id if caller.user is None else f"{caller.client_id}|user|{caller.user}"
+
+
 @dataclass(slots=True)
 class ExportJob:
     """One kick-off request and what became of it.

@@ -224,3 +224,21 @@ async def test_a_disabled_persons_subscriptions_stop_delivering(secure: Secure) 
         assert (await secure.client.post("/fhir/Patient", json=patient, headers=admin)).status_code == 201
         await asyncio.sleep(3)
         assert len(hook.requests) == before
+
+
+async def test_each_person_has_their_own_export_quota(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """FHIR_EXPORT_MAX_JOBS_PER_CLIENT counts per person for the web page, not for everyone who uses it."""
+    settings = Settings(data_dir=tmp_path, load_conformance=False, auth="smart", export_workers=0,
+                        export_max_jobs_per_client=1)
+    app = create_app(settings, make_store(STORE, tmp_path, request))
+    kick = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+            await add_user(app.state.security, "ana")
+            await add_user(app.state.security, "bea")
+            ana = bearer((await sign_in(c, "ana"))["access_token"])
+            bea = bearer((await sign_in(c, "bea"))["access_token"])
+            assert (await c.get("/fhir/Patient/$export", headers={**ana, **kick})).status_code == 202
+            assert (await c.get("/fhir/Patient/$export", headers={**bea, **kick})).status_code == 202
+            r = await c.get("/fhir/Patient/$export", headers={**ana, **kick})
+            assert r.status_code == 429 and r.json()["issue"][0]["code"] == "throttled"

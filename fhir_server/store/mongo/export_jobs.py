@@ -17,7 +17,7 @@ from bson import Binary
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 
 from fhir_server.store.base import ResourceVersion
-from fhir_server.store.export_jobs import ACTIVE, ExportJob
+from fhir_server.store.export_jobs import ACTIVE, ExportJob, quota_key
 from fhir_server.store.mongo import names as n
 from fhir_server.store.mongo.documents import VERSION_FIELDS, version_from_document
 
@@ -30,7 +30,7 @@ Doc = dict[str, Any]
 
 
 def _fields(job: ExportJob) -> Doc:
-    return {"client_id": job.caller.client_id, "status": job.status, "owner": job.owner,
+    return {"client_id": quota_key(job.caller), "status": job.status, "owner": job.owner,
             "lease_until": job.lease_until, "expires": job.expires, "doc": json.dumps(job.to_record())}
 
 
@@ -68,7 +68,7 @@ class MongoExportJobs:
         """Count, then insert: two kick-offs of one client racing on two workers may both pass (the limit is
         then exceeded by at most one per extra worker), a price paid to avoid a lock document per client."""
         await self._schema()
-        active = await self.jobs.count_documents({"client_id": job.caller.client_id, "status": {"$in": list(ACTIVE)}})
+        active = await self.jobs.count_documents({"client_id": quota_key(job.caller), "status": {"$in": list(ACTIVE)}})
         if active >= max_active:
             return False
         await self.jobs.insert_one({"_id": job.id, "created": time.time(), **_fields(job)})

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from fhir_server.store.base import ResourceVersion
-from fhir_server.store.export_jobs import ACTIVE, ExportJob
+from fhir_server.store.export_jobs import ACTIVE, ExportJob, quota_key
 from fhir_server.store.sqlite.rows import version_from_row
 
 if TYPE_CHECKING:
@@ -69,13 +69,13 @@ class SQLiteExportJobs:
             conn = tx.connection
             marks = ",".join("?" * len(ACTIVE))
             active = conn.execute(f"SELECT count(*) FROM export_job WHERE client_id = ? AND status IN ({marks})",
-                                  (job.caller.client_id, *ACTIVE)).fetchone()[0]
+                                  (quota_key(job.caller), *ACTIVE)).fetchone()[0]
             if active >= max_active:
                 return False
             created = conn.execute("SELECT coalesce(max(created), 0) + 1 FROM export_job").fetchone()[0]
             conn.execute("INSERT INTO export_job (id, client_id, status, created, lease_until, expires, doc)"
                          " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (job.id, job.caller.client_id, job.status, created, job.lease_until, job.expires,
+                         (job.id, quota_key(job.caller), job.status, created, job.lease_until, job.expires,
                           json.dumps(job.to_record())))
         return True
 
