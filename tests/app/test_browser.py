@@ -333,3 +333,20 @@ def test_sign_in_over_plain_http_to_another_host_says_https_is_needed(playwright
         assert page.url == f"http://clinic.example:{port}/app/"  # never left for the login page
     finally:
         browser.close()
+
+
+def test_the_keyboard_reaches_everything_in_reading_order(page: Any, app_server: AppServer) -> None:
+    """Skip link first, then the language picker and sign-out; the skip link lands in the main content; each
+    focused control shows a focus ring."""
+    page.goto(f"{app_server.root}/app/")
+    page.wait_for_selector("body[data-ready='1'] #capture:not([hidden])")
+    focused = []
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("document.activeElement.id || document.activeElement.className"))
+    assert focused[:3] == ["skip", "lang", "sign-out"], focused
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+    page.focus(".skip")
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
