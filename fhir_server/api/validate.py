@@ -20,6 +20,7 @@ from fhir_server.fhir import jsonio
 from fhir_server.fhir.outcome import BadRequest, FHIRError, Issue, NotFound, operation_outcome
 from fhir_server.fhir.search.parse import parse_search
 from fhir_server.fhir.validation import DefinitionSource, Validator, check, kinds
+from fhir_server.fhir.validation.validator import bindings_without_strength
 from fhir_server.store.base import HistoryQuery, Store
 
 CONFORMANCE_TYPES = ("StructureDefinition", "ValueSet", "CodeSystem")
@@ -171,7 +172,8 @@ async def enforce_profiles(request: Request, resource: dict[str, Any]) -> list[I
     if is_profile:
         # A profile the validator cannot use (unknown base, a path not in the base, a circular base) is refused
         # when it is stored, not discovered later when someone validates against it.
-        problems = [i for i in validator.check_structure_definition(resource) if i.severity in ("error", "fatal")]
+        problems = bindings_without_strength(resource) or [
+            i for i in validator.check_structure_definition(resource) if i.severity in ("error", "fatal")]
         if problems:
             raise FHIRError.from_issues(422, problems)
     # an extension the server has no definition of is stored (a receiver may ignore it; $validate says error)

@@ -139,9 +139,6 @@ class Validator:
 
     def check_structure_definition(self, sd: Mapping[str, Any]) -> list[Issue]:
         """Issues that make a StructureDefinition unusable (call before storing a profile)."""
-        unbound = _bindings_without_strength(sd)
-        if unbound:
-            return unbound
         source = DefinitionSource([*self.source.held_structure_definitions(), sd], base=self.source.base)
         return list(ProfileCache(source).get(str(sd.get("url", ""))).issues)
 
@@ -600,9 +597,10 @@ class Validator:
         validate_sliced(self, run, node, type_code, items, path, tree, res)
 
 
-def _bindings_without_strength(sd: Mapping[str, Any]) -> list[Issue]:
+def bindings_without_strength(sd: Mapping[str, Any]) -> list[Issue]:
     """``ElementDefinition.binding.strength`` is 1..1: without it nobody can tell how strictly the value set
-    applies, so the profile is refused with the element named rather than guessed at."""
+    applies, so storing the profile is refused with the element named rather than guessed at. (``$validate``
+    of the StructureDefinition reports the same through the walk: ElementDefinition's own cardinality.)"""
     issues = []
     for part in ("differential", "snapshot"):
         elements = (sd.get(part) or {}).get("element") if isinstance(sd.get(part), dict) else None
@@ -686,4 +684,4 @@ def _dedupe(issues: list[Issue]) -> list[Issue]:
     return out
 
 
-__all__ = ["Validator", "DefinitionSource", "primitive_type_of", "slice_matches"]
+__all__ = ["Validator", "DefinitionSource", "bindings_without_strength", "primitive_type_of", "slice_matches"]
