@@ -116,3 +116,18 @@ def test_every_function_cache_keyed_by_request_data_has_a_size_bound() -> None:
                 if (maxsize is None and qualified not in CLOSED_VOCABULARY) or (maxsize or 0) > 16_384:
                     unbounded.append(f"{qualified} (maxsize={maxsize})")
     assert unbounded == []
+
+
+def test_worker_processes_start_with_bounded_malloc_arenas(tmp_path: Path) -> None:
+    """``serve --workers N`` gives its workers glibc settings that keep RSS from holding busy moments' peaks."""
+    from fhir_server.serving import MALLOC_ENV
+    from tests.ops.server import running
+
+    env = {"FHIR_LOG_LEVEL": "warning", **{name: "" for name in MALLOC_ENV}}
+    with running(tmp_path / "data", tmp_path / "log", workers=2, env=env) as server:
+        pids = server.worker_pids()
+        environs = [Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") for pid in pids]
+    assert len(environs) == 2
+    for environ in environs:
+        for name, value in MALLOC_ENV.items():
+            assert f"{name}={value}".encode() in environ
