@@ -7,9 +7,12 @@ import json
 import os
 
 import pytest
+from pymongo import monitoring
 
 from fhir_server.fhir.outcome import PreconditionFailed
 from fhir_server.fhir.search.index import extract
+from fhir_server.repository.bundle import BundleProcessor
+from fhir_server.settings import Settings
 from fhir_server.store.base import ResourceVersion
 from fhir_server.store.mongo import MongoStore, MongoTransaction, StandaloneNotSupported
 from fhir_server.store.mongo.topology import check_topology
@@ -99,3 +102,48 @@ async def test_an_unreachable_server_fails_open_with_a_clear_message() -> None:
     store = MongoStore("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300", "x")
     with pytest.raises(RuntimeError, match="cannot open the MongoDB store"):
         await store.open()
+
+
+class _Commands(monitoring.CommandListener):
+    """Driver commands by (name, collection)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.seen.append((event.command_name, str(event.command.get(event.command_name))))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_a_bundle_costs_a_few_round_trips_not_a_few_per_entry(mongo_uri: str) -> None:
+    """Issue #16: a transaction's writes go out in bulk, its reference checks in one $in, and with no live
+    subscription the outbox asks once per transaction — not once per entry."""
+    commands = _Commands()
+    store = MongoStore(mongo_uri, f"t_{os.getpid()}_{id(object())}", client_options={"event_listeners": [commands]})
+    await store.open()
+    try:
+        processor = BundleProcessor(store, Settings(), "http://test/fhir")
+        org = {"resourceType": "Organization", "name": "Clinic"}
+        created = await processor.transaction({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": org, "request": {"method": "POST", "url": "Organization"}}]}, "minimal")
+        org_ref = created["entry"][0]["response"]["location"].split("/_history")[0]
+        entries = [{"resource": {"resourceType": "Patient", "name": [{"family": f"F{i}"}],
+                                 "managingOrganization": {"reference": org_ref}},
+                    "request": {"method": "POST", "url": "Patient"}} for i in range(20)]
+        commands.seen.clear()
+        response = await processor.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries},
+                                               "minimal")
+        assert [e["response"]["status"] for e in response["entry"]] == ["201 Created"] * 20
+        counts = {key: commands.seen.count(key) for key in set(commands.seen)}
+        assert counts[("update", "resources")] == 1, counts
+        assert counts[("insert", "history")] == 1, counts
+        assert counts.get(("find", "sub_state"), 0) <= 1, counts
+        assert len(commands.seen) <= 10, counts
+    finally:
+        await store.client.drop_database(store.database)
+        await store.close()

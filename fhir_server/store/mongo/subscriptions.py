@@ -43,6 +43,8 @@ def _event(doc: dict[str, Any]) -> EventRow:
     return EventRow(doc["sub"], doc["n"], doc["rtype"], doc["rid"], doc["vid"], doc["interaction"], doc["at"])
 
 
+_ANY_LIVE = "mongo.subscriptions.any_live"  # tx.notes key: is any subscription not off?
+
 def _session(tx: Transaction) -> Any:
     assert isinstance(tx, MongoTransaction)
     return tx.session
@@ -90,6 +92,19 @@ class MongoSubscriptions:
             raise translate(e, "creating the subscription indexes") from e
 
     async def candidates(self, tx: Transaction, keys: list[str]) -> list[Candidate]:
+        # Whether any subscription is live is read once per transaction (issue #16: one `find` per write was
+        # most of a Bundle's round trips). Exact: the transaction reads one snapshot, so every later query in it
+        # would see the same subscriptions; a registration in this transaction clears the note.
+        notes = tx.notes
+        live = notes.get(_ANY_LIVE)
+        if live is None:
+            try:
+                live = notes[_ANY_LIVE] = await self.states.find_one(
+                    {"status": {"$ne": "off"}}, {"_id": 1}, session=_session(tx)) is not None
+            except DRIVER_ERRORS as e:
+                raise translate(e, "matching subscriptions") from e
+        if not live:
+            return []
         try:
             docs = await self.states.find({"keys": {"$in": keys}, "status": {"$ne": "off"}}, {"match": 1},
                                           session=_session(tx)).to_list(None)
@@ -151,6 +166,7 @@ class MongoSubscriptions:
                       "heartbeat_at": state.heartbeat_at}
         fresh = {"last_number": 0, "delivered": 0, "last_sent": 0.0, "lease_owner": None, "lease_until": 0.0,
                  "ws_token": None, "ws_token_expires": 0.0}
+        tx.notes.pop(_ANY_LIVE, None)
         try:
             await self.states.update_one({"_id": state.id}, {"$set": definition, "$setOnInsert": fresh},
                                          upsert=True, session=_session(tx))
