@@ -102,3 +102,11 @@ async def read_json(request: Request, limit: int, allowed: set[str] | None = Non
         return jsonio.loads(body)
     except jsonio.InvalidJSON as exc:
         raise BadRequest(str(exc), code="structure") from None
+
+
+def string_list(body: dict[str, Any], name: str) -> list[str]:
+    """An optional list-of-strings member of an admin JSON body (``scopes``, ``purposes``); 400 naming it otherwise."""
+    value = body.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadRequest(f"{name} must be a list of strings", [name])
+    return value

@@ -99,6 +99,17 @@ def _check(request: Request, params: dict[str, str], repeated: bool) -> Authoriz
     return check_request(params, _redirects(request), _audiences(request), repeated=repeated)
 
 
+def _checked(request: Request, params: dict[str, str], repeated: bool, lang: str) -> AuthorizeRequest | Response:
+    """The checked authorization request, or the answer to a bad one: an error page when the client or its
+    redirect URI cannot be trusted, else a redirect back with ``error=`` (RFC 6749 §4.1.2.1)."""
+    try:
+        return _check(request, params, repeated)
+    except PageError as exc:
+        return _error_page(request, lang, exc.key)
+    except RedirectError as exc:
+        return _send_back(exc.location())
+
+
 async def _form_page(request: Request, req: AuthorizeRequest, lang: str, status: int = 200,
                      error: str | None = None, username: str = "") -> Response:
     """The login form with a fresh CSRF token bound to the browser's cookie (kept if it has one)."""
@@ -116,12 +127,9 @@ async def _form_page(request: Request, req: AuthorizeRequest, lang: str, status:
 async def authorize_page(request: Request) -> Response:
     params, repeated = _single(request.query_params.multi_items())
     lang = _language(request, params)
-    try:
-        req = _check(request, params, repeated)
-    except PageError as exc:
-        return _error_page(request, lang, exc.key)
-    except RedirectError as exc:
-        return _send_back(exc.location())
+    req = _checked(request, params, repeated, lang)
+    if isinstance(req, Response):
+        return req
     return await _form_page(request, req, lang)
 
 
@@ -138,12 +146,9 @@ async def authorize_submit(request: Request) -> Response:
     lang = _language(request, params)
     username, password = params.pop("username", ""), params.pop("password", "")
     csrf = params.pop("csrf_token", "")
-    try:
-        req = _check(request, params, repeated)
-    except PageError as exc:
-        return _error_page(request, lang, exc.key)
-    except RedirectError as exc:
-        return _send_back(exc.location())
+    req = _checked(request, params, repeated, lang)
+    if isinstance(req, Response):
+        return req
     service = signin(request)
     if not await service.form_token_valid(csrf, request.cookies.get(CSRF_COOKIE)):
         return await _form_page(request, req, lang, 400, "error_form", username)

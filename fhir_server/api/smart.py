@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from fhir_server.api import context
-from fhir_server.api.negotiation import read_body, read_json
+from fhir_server.api.negotiation import read_body, read_json, string_list
 from fhir_server.api.responses import json_response
 from fhir_server.fhir.outcome import BadRequest, NotFound
 from fhir_server.security import assertion
@@ -142,19 +142,12 @@ async def add_client(request: Request) -> Response:
     sec = security(request)
     try:
         client = new_client(body.get("jwks"), organization=body.get("organization"),
-                            scope_list=_strings(body, "scopes"), purposes=_strings(body, "purposes"),
+                            scope_list=string_list(body, "scopes"), purposes=string_list(body, "purposes"),
                             known_purposes=sec.purposes)
     except ClientError as exc:
         raise BadRequest(str(exc)) from None
     await sec.add_client(client)
     return json_response(client.to_json(), 201, {"Location": f"/admin/clients/{client.client_id}"})
-
-
-def _strings(body: dict[str, Any], name: str) -> list[str]:
-    value = body.get(name) or []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BadRequest(f"{name} must be a list of strings", [name])
-    return value
 
 
 async def read_client(request: Request, client_id: str) -> Response:

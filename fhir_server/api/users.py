@@ -20,7 +20,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_server.api.negotiation import read_json
+from fhir_server.api.negotiation import read_json, string_list
 from fhir_server.api.responses import json_response
 from fhir_server.fhir.outcome import BadRequest, Conflict, NotFound
 from fhir_server.security.service import Security
@@ -48,13 +48,6 @@ def _text(body: dict[str, Any], name: str, default: str | None = "") -> str | No
     return value
 
 
-def _strings(body: dict[str, Any], name: str) -> list[str]:
-    value = body.get(name) or []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BadRequest(f"{name} must be a list of strings", [name])
-    return value
-
-
 async def _user(request: Request, username: str) -> User:
     found = await _security(request).user(normalise_username(username), fresh=True)
     if found is None:
@@ -74,7 +67,7 @@ async def add_user(request: Request) -> Response:
         user = await asyncio.to_thread(  # scrypt: off the event loop
             partial(new_user, _text(body, "username") or "", _text(body, "password") or "",
                     organization=_text(body, "organization", None), display=_text(body, "display") or "",
-                    scope_list=_strings(body, "scopes"), purposes=_strings(body, "purposes"),
+                    scope_list=string_list(body, "scopes"), purposes=string_list(body, "purposes"),
                     known_purposes=sec.purposes))
     except UserError as exc:
         raise BadRequest(str(exc)) from None
