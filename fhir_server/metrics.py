@@ -47,6 +47,8 @@ STORE_TRANSACTION_SECONDS = Histogram("fhir_store_transaction_duration_seconds",
                                       ["store", "outcome"], buckets=_BUCKETS)
 STORE_BUSY_RETRIES = Counter("fhir_store_busy_retries", "SQLite write transactions that waited for another "
                              "process's write lock and tried again", ["store"])
+STORE_LOCK_WAITS = Counter("fhir_store_lock_waits", "SQLite write transactions that found another process's "
+                           "writer holding the write lock file and waited for it to be released", ["store"])
 WRITE_BEHIND_DEPTH = Gauge("fhir_write_behind_queue_depth", "Audit records submitted and not yet committed",
                            multiprocess_mode="livesum")
 WRITE_BEHIND_LAG = Histogram("fhir_write_behind_lag_seconds", "From submitting an audit record to its commit "

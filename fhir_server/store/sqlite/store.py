@@ -22,7 +22,7 @@ from fhir_server.fhir.search.ast import SearchPage, SearchQuery
 from fhir_server.fhir.search.index import IndexRows
 from fhir_server.store.base import HistoryPage, HistoryQuery, PreCommit, ResourceVersion
 from fhir_server.store.sqlite import index, search
-from fhir_server.store.sqlite.locking import begin_immediate
+from fhir_server.store.sqlite.locking import WriterFileLock, begin_immediate
 from fhir_server.store.sqlite.rows import version_from_row
 from fhir_server.store.sqlite.schema import RESOURCE_DDL
 from fhir_server.store.sqlite.subscriptions import DDL as SUBSCRIPTION_DDL
@@ -140,12 +140,14 @@ class SQLiteStore:
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
+        self._file_lock: WriterFileLock | None = None
 
     async def open(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._writer = _connect(self.path, self.cache_mib)
         self._writer.executescript(RESOURCE_DDL + index.INDEX_DDL + SUBSCRIPTION_DDL)
         self._writer.execute("PRAGMA busy_timeout=0")  # other processes' write locks: see locking.py
+        self._file_lock = WriterFileLock(self.path + ".writelock")
         self._reader = _connect(self.path, self.cache_mib)
         self._reader.execute("PRAGMA query_only=ON")
 
@@ -154,6 +156,9 @@ class SQLiteStore:
             if conn is not None:
                 conn.close()
         self._reader = self._writer = None
+        if self._file_lock is not None:
+            self._file_lock.close()
+            self._file_lock = None
 
     @property
     def reader(self) -> sqlite3.Connection:
@@ -164,33 +169,43 @@ class SQLiteStore:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SQLiteTransaction]:
         async with self._lock:
-            conn = self._writer
-            if conn is None:
+            conn, file_lock = self._writer, self._file_lock
+            if conn is None or file_lock is None:
                 raise RuntimeError("store is not open")
-            await begin_immediate(conn)
-            started = time.perf_counter()
+            await file_lock.acquire()
             try:
-                tx = SQLiteTransaction(conn)
-                yield tx
-                await tx.run_before_commit()
-            except BaseException:
+                async with self._write(conn) as tx:
+                    yield tx
+            finally:
+                file_lock.release()
+
+    @asynccontextmanager
+    async def _write(self, conn: sqlite3.Connection) -> AsyncIterator[SQLiteTransaction]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK``) on the writer, this process's and file lock held."""
+        await begin_immediate(conn)
+        started = time.perf_counter()
+        try:
+            tx = SQLiteTransaction(conn)
+            yield tx
+            await tx.run_before_commit()
+        except BaseException:
+            conn.execute("ROLLBACK")
+            metrics.STORE_TRANSACTION_SECONDS.labels("sqlite", "rollback").observe(time.perf_counter() - started)
+            raise
+        # The fsync of synchronous=FULL happens here, in a thread, so reads continue meanwhile. The commit
+        # must not be abandoned half-way if the waiting task is cancelled (shutdown): the connection could be
+        # closed under it.
+        commit = asyncio.ensure_future(asyncio.to_thread(conn.execute, "COMMIT"))
+        try:
+            await asyncio.shield(commit)
+        except asyncio.CancelledError:
+            await asyncio.wait([commit])
+            raise
+        except BaseException:
+            if conn.in_transaction:
                 conn.execute("ROLLBACK")
-                metrics.STORE_TRANSACTION_SECONDS.labels("sqlite", "rollback").observe(time.perf_counter() - started)
-                raise
-            # The fsync of synchronous=FULL happens here, in a thread, so reads continue meanwhile. The commit
-            # must not be abandoned half-way if the waiting task is cancelled (shutdown): the connection could be
-            # closed under it.
-            commit = asyncio.ensure_future(asyncio.to_thread(conn.execute, "COMMIT"))
-            try:
-                await asyncio.shield(commit)
-            except asyncio.CancelledError:
-                await asyncio.wait([commit])
-                raise
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            metrics.STORE_TRANSACTION_SECONDS.labels("sqlite", "commit").observe(time.perf_counter() - started)
+            raise
+        metrics.STORE_TRANSACTION_SECONDS.labels("sqlite", "commit").observe(time.perf_counter() - started)
 
     async def run_transaction(self, fn: Callable[[SQLiteTransaction], Awaitable[T]]) -> T:
         """One attempt is enough: the writer lock serialises SQLite transactions, so none can lose a race."""
