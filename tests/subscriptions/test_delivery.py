@@ -90,7 +90,7 @@ async def test_events_of_100_quick_writes_arrive_in_order(client: httpx.AsyncCli
     hook.script = [500 if i % 17 == 5 else 200 for i in range(200)]  # a few failures on the way
     written = await asyncio.gather(*[client.post("/fhir/Observation", json=observation("p1"))
                                      for _ in range(100)])
-    assert all(r.status_code == 201 for r in written)
+    assert all(r.status_code == 201 for r in written), [r.text for r in written if r.status_code != 201][:2]
     deadline = time.monotonic() + 30
     while len({status_of(n)["events"][0]["event-number"] for n in hook.notifications()}) < 100:
         assert time.monotonic() < deadline, len(hook.notifications())

@@ -5,17 +5,21 @@
 
 A write appends its events to ``sub_pending`` with the write's session, inside its multi-document transaction,
 and touches nothing else: numbering there (``$inc`` on the subscription's document) would make every two
-concurrent writes that match the same subscription conflict. Numbers are given by the worker holding the
-subscription's lease, after the consent gate (:meth:`MongoSubscriptions.number`): one transaction checks the lease
-and increments the counter on the subscription's document, inserts the numbered events and deletes the pending
-ones; two workers doing it at once conflict and the loser's transaction is undone, and the unique
-(subscription, number) index makes a double number impossible. Leases are single-document
+concurrent writes that match the same subscription conflict. It inserts one document per written version, listing
+the subscriptions it matched (``subs``, multikey-indexed with the write order), so a write matching ten
+subscriptions costs one document, not ten. Numbers are given by the worker holding the subscription's lease,
+after the consent gate (:meth:`MongoSubscriptions.number`): one transaction checks the lease and increments the
+counter on the subscription's document, inserts the numbered events and takes the subscription out of the
+pending documents' ``subs`` (``$pull``; a document no subscription waits for any more is deleted); two workers
+doing it at once conflict and the loser's transaction is run again, and the unique (subscription, number) index
+makes a double number impossible. Leases are single-document
 ``find_one_and_update`` calls, atomic without a transaction.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from uuid import uuid4
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 
@@ -28,6 +32,7 @@ STATES = "sub_state"
 EVENTS = "sub_event"
 PENDING = "sub_pending"
 _WRITE_ORDER = [("at", ASCENDING), ("rtype", ASCENDING), ("rid", ASCENDING), ("vid", ASCENDING)]
+_OLD_PENDING_INDEX = "sub_at"  # one document per (subscription, write), before the documents listed ``subs``
 _STATE_FIELDS = set(SubscriptionState.__slots__)  # type: ignore[attr-defined]
 _STATE_FIELDS.discard("match")
 _CHANGEABLE = _STATE_FIELDS - {"id", "kind", "channel", "owner", "spec", "last_number", "keys"}
@@ -81,8 +86,14 @@ class MongoSubscriptions:
 
     async def open(self) -> None:
         try:
+            await self._migrate()
             await self.pending_collection.create_indexes(
-                [IndexModel([("sub", ASCENDING), ("at", ASCENDING)], name="sub_at")])
+                [IndexModel([("subs", ASCENDING), *_WRITE_ORDER], name="subs_order")])
+            # The index becomes multikey with its first array; that catalog change made the first concurrent
+            # writes conflict with one another (409 on SecantusDB), so it happens here, before any write
+            marker = {"_id": f"multikey-{uuid4()}", "subs": []}
+            await self.pending_collection.insert_one(marker)
+            await self.pending_collection.delete_one({"_id": marker["_id"]})
             await self.states.create_indexes([IndexModel([("keys", ASCENDING)], name="keys"),
                                               IndexModel([("ws_token", ASCENDING)], name="ws_token"),
                                               IndexModel([("lease_until", ASCENDING)], name="lease_until")])
@@ -90,6 +101,14 @@ class MongoSubscriptions:
                 [IndexModel([("sub", ASCENDING), ("n", ASCENDING)], name="sub_number", unique=True)])
         except DRIVER_ERRORS as e:
             raise translate(e, "creating the subscription indexes") from e
+
+    async def _migrate(self) -> None:
+        """Pending documents of the earlier layout (one per subscription and write, ``sub``) get ``subs``."""
+        async for doc in self.pending_collection.find({"sub": {"$exists": True}}, {"sub": 1}):
+            await self.pending_collection.update_one({"_id": doc["_id"]},
+                                                     {"$set": {"subs": [doc["sub"]]}, "$unset": {"sub": ""}})
+        if _OLD_PENDING_INDEX in await self.pending_collection.index_information():
+            await self.pending_collection.drop_index(_OLD_PENDING_INDEX)
 
     async def candidates(self, tx: Transaction, keys: list[str]) -> list[Candidate]:
         # Whether any subscription is live is read once per transaction (issue #16: one `find` per write was
@@ -113,8 +132,8 @@ class MongoSubscriptions:
         return [Candidate(d["_id"], d.get("match", "")) for d in docs]
 
     async def append(self, tx: Transaction, batch: list[tuple[list[str], EventRow]]) -> None:
-        docs = [{"sub": sub_id, "rtype": event.resource_type, "rid": event.id, "vid": event.version_id,
-                 "interaction": event.interaction, "at": event.at} for ids, event in batch for sub_id in ids]
+        docs = [{"subs": ids, "rtype": event.resource_type, "rid": event.id, "vid": event.version_id,
+                 "interaction": event.interaction, "at": event.at} for ids, event in batch]
         try:
             await self.pending_collection.insert_many(docs, session=_session(tx))
         except DRIVER_ERRORS as e:
@@ -122,7 +141,8 @@ class MongoSubscriptions:
 
     async def pending(self, id: str, limit: int) -> list[Pending]:
         try:
-            docs = await self.pending_collection.find({"sub": id}, sort=_WRITE_ORDER, limit=limit).to_list(None)
+            docs = await self.pending_collection.find({"subs": id}, {"subs": 0}, sort=_WRITE_ORDER,
+                                                      limit=limit).to_list(None)
         except DRIVER_ERRORS as e:
             raise translate(e, f"reading pending events of Subscription/{id}") from e
         return [Pending(d["_id"], EventRow(id, 0, d["rtype"], d["rid"], d["vid"], d["interaction"], d["at"]))
@@ -134,21 +154,23 @@ class MongoSubscriptions:
             s = _session(tx)
             try:
                 docs = {d["_id"]: d for d in await self.pending_collection.find(
-                    {"_id": {"$in": accepted}}, session=s).to_list(None)}
+                    {"_id": {"$in": accepted}, "subs": id}, {"subs": 0}, session=s).to_list(None)}
                 state = await self.states.find_one_and_update(
                     {"_id": id, "lease_owner": worker},
                     {"$inc": {"last_number": len(accepted)}, "$set": {"lease_until": until}},
                     projection={"last_number": 1}, return_document=ReturnDocument.AFTER, session=s)
                 if state is None:
                     return None
-                gone = (await self.pending_collection.delete_many({"_id": {"$in": consumed}}, session=s)
-                        ).deleted_count
+                gone = (await self.pending_collection.update_many(
+                    {"_id": {"$in": consumed}, "subs": id}, {"$pull": {"subs": id}}, session=s)).modified_count
                 if gone != len(consumed) or len(docs) != len(accepted):
                     raise _Lost  # numbered meanwhile: the transaction is undone
+                await self.pending_collection.delete_many({"_id": {"$in": consumed}, "subs": {"$size": 0}},
+                                                          session=s)
                 first = state["last_number"] - len(accepted) + 1
                 if accepted:
                     await self.event_collection.insert_many(
-                        [{k: v for k, v in docs[token].items() if k != "_id"} | {"n": first + i}
+                        [{k: v for k, v in docs[token].items() if k != "_id"} | {"sub": id, "n": first + i}
                          for i, token in enumerate(accepted)], session=s)
             except DRIVER_ERRORS as e:
                 raise translate(e, f"numbering events of Subscription/{id}") from e
@@ -178,7 +200,8 @@ class MongoSubscriptions:
         try:
             await self.states.delete_one({"_id": id}, session=s)
             await self.event_collection.delete_many({"sub": id}, session=s)
-            await self.pending_collection.delete_many({"sub": id}, session=s)
+            await self.pending_collection.update_many({"subs": id}, {"$pull": {"subs": id}}, session=s)
+            await self.pending_collection.delete_many({"subs": {"$size": 0}}, session=s)
         except DRIVER_ERRORS as e:
             raise translate(e, f"unregistering Subscription/{id}") from e
 
@@ -192,10 +215,10 @@ class MongoSubscriptions:
     async def claim(self, worker: str, now: float, lease_seconds: float, limit: int, exclude: list[str],
                     websocket_ids: list[str]) -> list[SubscriptionState]:
         try:
-            found = await self.pending_collection.find({}, {"sub": 1}, limit=5000).to_list(None)
+            found = await self.pending_collection.find({}, {"subs": 1}, limit=5000).to_list(None)
         except DRIVER_ERRORS as e:
             raise translate(e, "reading pending subscription events") from e
-        filt = _due(now, list(dict.fromkeys(d["sub"] for d in found)))
+        filt = _due(now, list(dict.fromkeys(sub for d in found for sub in d["subs"])))
         filt["_id"] = {"$nin": exclude}
         filt["$and"] = [{"$or": [{"channel": {"$ne": "websocket"}}, {"_id": {"$in": websocket_ids}}]}]
         claimed: list[SubscriptionState] = []

@@ -26,6 +26,7 @@ from fhir_server.store.sqlite.locking import WriterFileLock, begin_immediate
 from fhir_server.store.sqlite.rows import version_from_row
 from fhir_server.store.sqlite.schema import RESOURCE_DDL
 from fhir_server.store.sqlite.subscriptions import DDL as SUBSCRIPTION_DDL
+from fhir_server.store.sqlite.subscriptions import migrate as migrate_subscriptions
 
 if TYPE_CHECKING:
     from fhir_server.store.sqlite.export_jobs import SQLiteExportJobs
@@ -146,6 +147,7 @@ class SQLiteStore:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._writer = _connect(self.path, self.cache_mib)
         self._writer.executescript(RESOURCE_DDL + index.INDEX_DDL + SUBSCRIPTION_DDL)
+        migrate_subscriptions(self._writer)
         self._writer.execute("PRAGMA busy_timeout=0")  # other processes' write locks: see locking.py
         self._file_lock = WriterFileLock(self.path + ".writelock")
         self._reader = _connect(self.path, self.cache_mib)

@@ -1,17 +1,26 @@
 """Subscription state, matching keys and the event outbox in SQLite (see :mod:`fhir_server.store.subscriptions`).
 
 Events are appended on the writer connection inside the write's own ``BEGIN IMMEDIATE`` transaction, so a
-committed write always has its events. Ingest must not slow down much with many subscriptions, so a transaction
-costs a fixed handful of statements whatever the number of writes in it and subscriptions they match, run just
-before it commits: one batch of ``outbox_event`` rows (one per version), one batch of narrow
-``subscription_pending`` rows (integer subscription key, event row; one per matched subscription) — no counter is
-touched, so writes never wait on one another's numbers. A delivery worker holding
-the subscription's lease gates the pending rows and numbers those its owner may see into ``subscription_event``
-from ``subscription_counter`` in one small transaction (``PRIMARY KEY (sid, number)`` makes a duplicate number
-impossible). Matching reads ``subscription_key`` only (a subscription that is ``off`` has no keys), through a
-process-wide copy that is reloaded when ``subscription_keys_version`` — a random token every (un)registration
-changes, read once per write transaction — says the keys changed, in this process or another. Leases are
-small write transactions of their own through the store's writer lock; nothing is held across an HTTP request.
+committed write always has its events. Ingest must not slow down much with many subscriptions, so what a
+transaction writes does not grow with the subscriptions each write matches, only with the writes: just before it
+commits, one batch of ``outbox_event`` rows — one per written version, its matched subscriptions listed in
+``subs`` (``,3,17,42,``: integer keys) — and one ``UPDATE`` that marks the matched subscriptions that had nothing
+pending as due (``subscription_counter.due_from``, set once, to the transaction's first event; already-due ones are
+only looked at). An earlier design wrote a ``subscription_pending`` row per (subscription, write): two B-tree
+inserts for each of the ~10 subscriptions a write matched, most of the cost of recording.
+
+``due_from`` is 0 when the subscription has nothing unnumbered, else a lower bound of its first unnumbered event
+(every event of it below is numbered or dropped). Eids are given under the writer lock and commit in order, so
+the pending events are the ``outbox_event`` rows from ``due_from`` on that list the subscription. A delivery
+worker holding the subscription's lease gates them and numbers those its owner may see into
+``subscription_event`` from ``subscription_counter`` in one small transaction, which also moves ``due_from`` to
+the next event that lists it (or 0) — serialized with the writes, so an event committed meanwhile is never missed
+(``PRIMARY KEY (sid, number)`` makes a duplicate number impossible).
+
+Matching reads ``subscription_key`` only (a subscription that is ``off`` has no keys), through a process-wide copy
+that is reloaded when ``subscription_keys_version`` — a random token every (un)registration changes, read once per
+write transaction — says the keys changed, in this process or another. Leases are small write transactions of their
+own through the store's writer lock; nothing is held across an HTTP request.
 """
 
 from __future__ import annotations
@@ -50,7 +59,8 @@ CREATE TABLE IF NOT EXISTS subscription_state (
 CREATE INDEX IF NOT EXISTS subscription_state_token ON subscription_state (ws_token);
 CREATE TABLE IF NOT EXISTS subscription_counter (
     sid         INTEGER PRIMARY KEY,
-    last_number INTEGER NOT NULL DEFAULT 0
+    last_number INTEGER NOT NULL DEFAULT 0,
+    due_from    INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS subscription_key (
     key     TEXT NOT NULL,
@@ -65,7 +75,8 @@ CREATE TABLE IF NOT EXISTS outbox_event (
     id          TEXT NOT NULL,
     vid         INTEGER NOT NULL,
     interaction TEXT NOT NULL,
-    at          TEXT NOT NULL
+    at          TEXT NOT NULL,
+    subs        TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS subscription_event (
     sid    INTEGER NOT NULL,
@@ -74,12 +85,6 @@ CREATE TABLE IF NOT EXISTS subscription_event (
     PRIMARY KEY (sid, number)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS subscription_event_eid ON subscription_event (eid);
-CREATE TABLE IF NOT EXISTS subscription_pending (
-    sid INTEGER NOT NULL,
-    eid INTEGER NOT NULL,
-    PRIMARY KEY (sid, eid)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS subscription_pending_eid ON subscription_pending (eid);
 CREATE TABLE IF NOT EXISTS subscription_keys_version (
     one   INTEGER PRIMARY KEY CHECK (one = 1),
     token INTEGER NOT NULL
@@ -100,11 +105,7 @@ _DUE = ("s.status != 'off' AND s.lease_until < :now AND s.retry_at <= :now AND (
         " (s.status = 'active' AND c.last_number > s.delivered)"
         " OR (s.status = 'requested' AND s.kind = 'topic' AND s.channel = 'rest-hook')"
         " OR (s.heartbeat_at IS NOT NULL AND s.heartbeat_at <= :now)"
-        " OR s.sid IN (SELECT sid FROM subscription_pending))")
-
-
-class _Lost(Exception):
-    """Another worker numbered the pending events first."""
+        " OR c.due_from > 0)")
 
 
 def _state(row: sqlite3.Row | tuple[Any, ...]) -> SubscriptionState:
@@ -121,6 +122,36 @@ def _conn(tx: Transaction) -> sqlite3.Connection:
 
 def _marks(n: int) -> str:
     return ",".join("?" * n)
+
+
+def _listed(sid: int | str) -> str:
+    """The ``instr`` needle that finds subscription ``sid`` in an ``outbox_event.subs`` list."""
+    return f",{sid},"
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring a database written with ``subscription_pending`` rows (one per subscription and write) to the
+    one-row-per-version outbox: the rows become ``outbox_event.subs`` lists and ``due_from`` marks, in one
+    transaction (several processes may open the database at once: the first one converts it)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'subscription_pending'").fetchone() is None:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'subscription_pending'").fetchone() is not None:
+            if "subs" not in {r[1] for r in conn.execute("PRAGMA table_info(outbox_event)")}:
+                conn.execute("ALTER TABLE outbox_event ADD COLUMN subs TEXT NOT NULL DEFAULT ''")
+            if "due_from" not in {r[1] for r in conn.execute("PRAGMA table_info(subscription_counter)")}:
+                conn.execute("ALTER TABLE subscription_counter ADD COLUMN due_from INTEGER NOT NULL DEFAULT 0")
+            conn.execute("UPDATE outbox_event SET subs = (SELECT ',' || group_concat(p.sid, ',') || ',' FROM"
+                         " subscription_pending p WHERE p.eid = outbox_event.eid)"
+                         " WHERE eid IN (SELECT eid FROM subscription_pending)")
+            conn.execute("UPDATE subscription_counter SET due_from = coalesce((SELECT min(p.eid) FROM"
+                         " subscription_pending p WHERE p.sid = subscription_counter.sid), 0)")
+            conn.execute("DROP TABLE subscription_pending")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 class SQLiteSubscriptions:
@@ -149,11 +180,14 @@ class SQLiteSubscriptions:
             rows = conn.execute(f"SELECT sid, filters FROM subscription_key WHERE key IN ({_marks(len(keys))})",
                                 keys).fetchall()
             return [Candidate(str(sid), filters) for sid, filters in dict(rows).items()]
-        found: dict[str, Candidate] = {}
-        for k in keys:
-            for c in copy.get(k, ()):
-                found[c.id] = c
-        return list(found.values())
+        hits = [found for k in keys if (found := copy.get(k)) is not None]
+        if len(hits) <= 1:  # most writes meet one key with subscriptions: no merging (the caller only reads it)
+            return hits[0] if hits else []
+        merged: dict[str, Candidate] = {}
+        for candidates in hits:
+            for c in candidates:
+                merged[c.id] = c
+        return list(merged.values())
 
     @staticmethod
     def _load(conn: sqlite3.Connection) -> dict[str, list[Candidate]] | None:
@@ -175,11 +209,15 @@ class SQLiteSubscriptions:
         conn = _conn(tx)
         # the writer lock and BEGIN IMMEDIATE keep every other writer out: the next eids are ours to give
         first = conn.execute("SELECT coalesce(max(eid), 0) + 1 FROM outbox_event").fetchone()[0]
-        conn.executemany("INSERT INTO outbox_event (eid, rtype, id, vid, interaction, at) VALUES (?, ?, ?, ?, ?, ?)",
-                         [(first + i, e.resource_type, e.id, e.version_id, e.interaction, e.at)
-                          for i, (_, e) in enumerate(batch)])
-        conn.executemany("INSERT INTO subscription_pending (sid, eid) VALUES (?, ?)",
-                         [(int(sid), first + i) for i, (sids, _) in enumerate(batch) for sid in sids])
+        conn.executemany(
+            "INSERT INTO outbox_event (eid, rtype, id, vid, interaction, at, subs) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(first + i, e.resource_type, e.id, e.version_id, e.interaction, e.at, f",{','.join(sids)},")
+             for i, (sids, e) in enumerate(batch)])
+        # due from this transaction's first event (a lower bound) unless already due: one statement, and only
+        # the subscriptions that had nothing pending are written
+        matched = {sid for sids, _ in batch for sid in sids}
+        conn.execute("UPDATE subscription_counter SET due_from = ? WHERE due_from = 0"
+                     " AND sid IN (SELECT value FROM json_each(?))", (first, f"[{','.join(matched)}]"))
 
     async def register(self, tx: Transaction, state: SubscriptionState) -> None:
         conn = _conn(tx)
@@ -204,8 +242,7 @@ class SQLiteSubscriptions:
         row = conn.execute("SELECT sid FROM subscription_state WHERE id = ?", (id,)).fetchone()
         if row is None:
             return
-        for table in ("subscription_key", "subscription_event", "subscription_pending", "subscription_counter",
-                      "subscription_state"):
+        for table in ("subscription_key", "subscription_event", "subscription_counter", "subscription_state"):
             conn.execute(f"DELETE FROM {table} WHERE sid = ?", row)
         self._changed(tx)
 
@@ -258,32 +295,32 @@ class SQLiteSubscriptions:
     async def pending(self, id: str, limit: int) -> list[Pending]:
         rows = self.store.reader.execute(
             "SELECT o.eid, o.rtype, o.id, o.vid, o.interaction, o.at FROM subscription_state s"
-            " JOIN subscription_pending p ON p.sid = s.sid JOIN outbox_event o ON o.eid = p.eid"
-            " WHERE s.id = ? ORDER BY p.eid LIMIT ?", (id, limit)).fetchall()
+            " JOIN subscription_counter c ON c.sid = s.sid JOIN outbox_event o ON o.eid >= c.due_from"
+            " WHERE s.id = ? AND c.due_from > 0 AND instr(o.subs, ',' || s.sid || ',') > 0 ORDER BY o.eid LIMIT ?",
+            (id, limit)).fetchall()
         return [Pending(eid, EventRow(id, 0, *rest)) for eid, *rest in rows]
 
     async def number(self, id: str, worker: str, accepted: list[Any], consumed: list[Any], until: float
                      ) -> int | None:
-        try:
-            async with self.store.transaction() as tx:
-                conn = tx.connection
-                row = conn.execute(f"SELECT s.sid, c.last_number FROM {_FROM} WHERE s.id = ? AND s.lease_owner = ?",
-                                   (id, worker)).fetchone()
-                if row is None:
-                    return None
-                sid, last = row
-                gone = conn.execute(
-                    f"DELETE FROM subscription_pending WHERE sid = ? AND eid IN ({_marks(len(consumed))})",
-                    (sid, *consumed)).rowcount
-                if gone != len(consumed):  # numbered meanwhile: undo everything (the transaction rolls back)
-                    raise _Lost
-                conn.executemany("INSERT INTO subscription_event (sid, number, eid) VALUES (?, ?, ?)",
-                                 [(sid, last + i, eid) for i, eid in enumerate(accepted, 1)])
-                last += len(accepted)
-                conn.execute("UPDATE subscription_counter SET last_number = ? WHERE sid = ?", (last, sid))
-                conn.execute("UPDATE subscription_state SET lease_until = ? WHERE sid = ?", (until, sid))
-        except _Lost:
+        if not consumed:
             return None
+        async with self.store.transaction() as tx:
+            conn = tx.connection
+            row = conn.execute(f"SELECT s.sid, c.last_number, c.due_from FROM {_FROM}"
+                               " WHERE s.id = ? AND s.lease_owner = ?", (id, worker)).fetchone()
+            # numbered meanwhile by another worker: due_from moved past them (or to 0); nothing is changed
+            if row is None or not 0 < row[2] <= min(consumed):
+                return None
+            sid, last, _ = row
+            conn.executemany("INSERT INTO subscription_event (sid, number, eid) VALUES (?, ?, ?)",
+                             [(sid, last + i, eid) for i, eid in enumerate(accepted, 1)])
+            last += len(accepted)
+            # the next event that lists it; writers are kept out by this transaction, so none is missed
+            following = conn.execute("SELECT eid FROM outbox_event WHERE eid > ? AND instr(subs, ?) > 0"
+                                     " ORDER BY eid LIMIT 1", (max(consumed), _listed(sid))).fetchone()
+            conn.execute("UPDATE subscription_counter SET last_number = ?, due_from = ? WHERE sid = ?",
+                         (last, 0 if following is None else following[0], sid))
+            conn.execute("UPDATE subscription_state SET lease_until = ? WHERE sid = ?", (until, sid))
         return int(last)
 
     async def events(self, id: str, first: int, last: int, limit: int) -> list[EventRow]:
@@ -303,8 +340,8 @@ class SQLiteSubscriptions:
                 (id, below, before))
             # event rows no subscription refers to any more (eids only grow: everything below the smallest)
             conn.execute("DELETE FROM outbox_event WHERE eid < min(coalesce((SELECT min(eid) FROM subscription_event),"
-                         " (SELECT max(eid) + 1 FROM outbox_event)), coalesce((SELECT min(eid) FROM"
-                         " subscription_pending), (SELECT max(eid) + 1 FROM outbox_event)))")
+                         " (SELECT max(eid) + 1 FROM outbox_event)), coalesce((SELECT min(due_from) FROM"
+                         " subscription_counter WHERE due_from > 0), (SELECT max(eid) + 1 FROM outbox_event)))")
 
     async def set_token(self, ids: list[str], token: str, expires: float) -> None:
         async with self.store.transaction() as tx:
