@@ -23,7 +23,15 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(data_dir: Path | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Yield the FHIR base URL of a freshly started server with its own data directory.
+    """Yield the FHIR base URL of a freshly started server with its own data directory."""
+    with server_process(data_dir, env) as (base, _proc):
+        yield base
+
+
+@contextmanager
+def server_process(data_dir: Path | None = None,
+                   env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like :func:`running_server`, also yielding the process (``benchmarks.store_cpu`` reads its CPU time).
 
     Logs at ``warning``: the per-request log line would fill the stderr pipe nobody reads and block the server."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -43,7 +51,7 @@ def running_server(data_dir: Path | None = None, env: dict[str, str] | None = No
                     time.sleep(0.1)
             else:
                 raise RuntimeError("server did not start: " + (proc.stderr.read().decode() if proc.stderr else ""))
-            yield f"{base}/fhir"
+            yield f"{base}/fhir", proc
         finally:
             proc.terminate()
             try:
