@@ -197,6 +197,23 @@ async def test_a_transaction_sees_its_own_writes_and_others_do_not_until_commit(
     assert (await store.read("Patient", "p1")).version_id == 1  # type: ignore[union-attr]
 
 
+async def test_one_transaction_writing_a_first_and_a_second_version_keeps_the_second(store: Store) -> None:
+    """The MongoDB store sends first versions as inserts and later ones as replacements, in separate commands."""
+    async with store.transaction() as tx:
+        for vid in (1, 2):
+            lu = instant(vid)
+            data = body("Consent", "c1", vid, lu, status="active" if vid == 1 else "inactive")
+            await tx.put(ResourceVersion("Consent", "c1", vid, lu, False, data, "POST" if vid == 1 else "PUT"),
+                         extract(json.loads(data)))
+    current = await store.read("Consent", "c1")
+    assert current is not None and current.version_id == 2 and b'"inactive"' in (current.body or b"")
+    assert [v.version_id for v in (await store.history(HistoryQuery("Consent", "c1"))).versions] == [2, 1]
+    assert (await store.history(HistoryQuery("Consent", "c1", at=instant(1)))).versions[0].version_id == 1
+    if store.name == "mongo" or _sqlite_indexed():
+        assert ids((await store.search(parse_search("Consent", [("status", "inactive")]))).matches) == ["c1"]
+        assert (await store.search(parse_search("Consent", [("status", "active")]))).matches == []
+
+
 async def _if_match_update(store: Store, results: list[str], name: str) -> None:
     """Read version 1, give the other task time to read it too, then write version 2."""
     try:

@@ -15,6 +15,7 @@ from fhir_server.repository.bundle import BundleProcessor
 from fhir_server.settings import Settings
 from fhir_server.store.base import ResourceVersion
 from fhir_server.store.mongo import MongoStore, MongoTransaction, StandaloneNotSupported
+from fhir_server.store.mongo.errors import TransactionConflict
 from fhir_server.store.mongo.topology import check_topology
 
 pytestmark = pytest.mark.mongo
@@ -67,6 +68,22 @@ async def test_run_transaction_reruns_the_loser_which_then_fails_if_match_with_4
     assert sorted(type(r).__name__ for r in results) == ["PreconditionFailed", "str"]
     # The loser ran again (more than once if it retried before the winner committed) and finally saw version 2.
     assert attempts.count(2) == 1 and attempts.count(1) >= 2
+
+
+async def test_a_first_version_of_an_existing_resource_is_a_conflict_and_leaves_nothing(mongo: MongoStore) -> None:
+    """First versions go out as inserts (issue #16): a create racing one that committed first is refused with
+    412, never merged over the stored resource. (The duplicate used to surface from the history insert_many as
+    a BulkWriteError, which was not read as a conflict: a 503.)"""
+    async with mongo.transaction() as tx:
+        await tx.put(_version(1), None)
+    other = ResourceVersion("Patient", "p1", 1, "2026-01-01T00:00:02.000Z", False, b'{"resourceType":"Patient"}')
+    with pytest.raises(TransactionConflict):
+        async with mongo.transaction() as tx:
+            await tx.put(other, None)
+            await tx.put(_version(1, status="draft"), None)
+    current = await mongo.read("Consent", "c1")
+    assert current is not None and b'"active"' in (current.body or b"")
+    assert await mongo.read("Patient", "p1") is None and await mongo.vread("Patient", "p1", 1) is None
 
 
 async def test_stored_document_shape_is_fixed_and_server_prefixed(mongo: MongoStore) -> None:
@@ -140,7 +157,8 @@ async def test_a_bundle_costs_a_few_round_trips_not_a_few_per_entry(mongo_uri: s
                                                "minimal")
         assert [e["response"]["status"] for e in response["entry"]] == ["201 Created"] * 20
         counts = {key: commands.seen.count(key) for key in set(commands.seen)}
-        assert counts[("update", "resources")] == 1, counts
+        assert counts[("insert", "resources")] == 1, counts  # creates: one insert_many, no upserts
+        assert ("update", "resources") not in counts, counts
         assert counts[("insert", "history")] == 1, counts
         assert counts.get(("find", "sub_state"), 0) <= 1, counts
         assert len(commands.seen) <= 10, counts

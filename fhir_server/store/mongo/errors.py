@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 
 from bson.errors import InvalidDocument
-from pymongo.errors import DocumentTooLarge, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError, OperationFailure, PyMongoError
 
 from fhir_server.fhir.outcome import BadRequest, FHIRError, PayloadTooLarge, PreconditionFailed
 
@@ -44,6 +44,10 @@ def is_transient(error: BaseException) -> bool:
 def is_conflict(error: BaseException) -> bool:
     if isinstance(error, DuplicateKeyError):
         return True
+    if isinstance(error, BulkWriteError):  # insert_many/bulk_write report a duplicate _id per written document
+        codes = {e.get("code") for e in error.details.get("writeErrors", [])}
+        if codes & {DUPLICATE_KEY, WRITE_CONFLICT}:
+            return True
     return isinstance(error, OperationFailure) and (error.code == WRITE_CONFLICT or is_transient(error))
 
 

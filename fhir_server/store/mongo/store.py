@@ -75,6 +75,7 @@ class MongoTransaction(PreCommit):
         super().__init__()
         self._store = store
         self._session = session
+        self._resource_inserts: list[RawBSONDocument] = []  # first versions: nothing to replace
         self._resource_ops: list[ReplaceOne[Any]] = []
         self._history_docs: list[RawBSONDocument] = []
         self._until_ops: list[UpdateOne] = []
@@ -123,7 +124,10 @@ class MongoTransaction(PreCommit):
             resource, history = _raw(doc), _raw(history_document(version, pc))
         except DRIVER_ERRORS as e:
             raise translate(e, f"writing {version.reference}") from e
-        self._resource_ops.append(ReplaceOne({n.ID: key}, resource, upsert=True))
+        if version.version_id == 1:  # a create: an insert (a duplicate _id fails it, as SQLite's UNIQUE does)
+            self._resource_inserts.append(resource)
+        else:
+            self._resource_ops.append(ReplaceOne({n.ID: key}, resource, upsert=True))
         self._history_docs.append(history)
         if version.version_id > 1:
             previous = n.history_key(version.resource_type, version.id, version.version_id - 1)
@@ -131,15 +135,24 @@ class MongoTransaction(PreCommit):
         self._pending.append(version.reference)
 
     async def flush(self) -> None:
-        """Send the buffered writes (in order: resources, new history documents, then the ``_until`` of the
-        versions they follow — which may be among those new documents)."""
+        """Send the buffered writes (in order: first versions, replaced resources, new history documents, then
+        the ``_until`` of the versions they follow — which may be among those new documents).
+
+        First versions go out as ``insert_many``, not as upserts: the driver builds no update statement per
+        document and the reply lists no upserted ids (issue #16). Inserting them before the replacements keeps
+        the final state right when one transaction writes a resource's version 1 and then version 2."""
         if not self._pending:
             return
-        ops, docs, until, pending = self._resource_ops, self._history_docs, self._until_ops, self._pending
-        self._resource_ops, self._history_docs, self._until_ops, self._pending = [], [], [], []
+        inserts, ops, docs, until = self._resource_inserts, self._resource_ops, self._history_docs, self._until_ops
+        pending = self._pending
+        self._resource_inserts, self._resource_ops, self._history_docs, self._until_ops = [], [], [], []
+        self._pending = []
         s = self._session
         try:
-            await self._store.resources.bulk_write(ops, ordered=True, session=s)
+            if inserts:
+                await self._store.resources.insert_many(inserts, ordered=True, session=s)
+            if ops:
+                await self._store.resources.bulk_write(ops, ordered=True, session=s)
             await self._store.history_collection.insert_many(docs, ordered=True, session=s)
             if until:
                 await self._store.history_collection.bulk_write(until, ordered=True, session=s)
