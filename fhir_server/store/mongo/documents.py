@@ -12,8 +12,6 @@ import itertools
 from collections import defaultdict
 from typing import Any
 
-from bson import Binary
-
 from fhir_server.fhir.outcome import PayloadTooLarge
 from fhir_server.fhir.search.index import IndexRows
 from fhir_server.store.base import ResourceVersion
@@ -26,13 +24,17 @@ _PATIENT_PARAMS = ("patient", "subject", "beneficiary", "member")
 
 def index_document(rows: IndexRows | None) -> dict[str, list[dict[str, Any]]]:
     """The ``_ix`` subdocument: every type present, always as an array (empty for deletes)."""
-    doc: dict[str, list[dict[str, Any]]] = {t: [] for t in n.IX_TYPES}
     if rows is None:
-        return doc
-    for ptype, keys in n.IX_FIELDS.items():
-        doc[ptype] = [dict(zip(keys, row, strict=True)) for row in dict.fromkeys(getattr(rows, ptype))]
-    doc["composite"] = _composites(rows.composite)
+        return {t: [] for t in n.IX_TYPES}
+    doc: dict[str, list[dict[str, Any]]] = {}
+    for ptype, keys in _IX_FIELDS:  # once per write: most types are empty (a Consent fills three of eight)
+        values = getattr(rows, ptype)
+        doc[ptype] = [dict(zip(keys, row, strict=True)) for row in dict.fromkeys(values)] if values else []
+    doc["composite"] = _composites(rows.composite) if rows.composite else []
     return doc
+
+
+_IX_FIELDS = tuple(n.IX_FIELDS.items())
 
 
 def _composites(rows: list[tuple[str, int, int, str, tuple[Any, ...]]]) -> list[dict[str, Any]]:
@@ -91,7 +93,7 @@ def _common(version: ResourceVersion, pc: str) -> dict[str, Any]:
         n.VID: version.version_id,
         n.LU: version.last_updated,
         n.DELETED: version.deleted,
-        n.BODY: None if version.body is None else Binary(version.body),
+        n.BODY: version.body,  # bytes: BSON binary subtype 0, as Binary(body) would be, without the copy
         n.PC: pc,
     }
 
