@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fhir_server import memprobe
 from fhir_server.api import ascmi, confidential, consent, errors, export, observability, routes, smart, webapp
 from fhir_server.api import docs as api_docs
 from fhir_server.api import package as api_package
@@ -18,6 +19,7 @@ from fhir_server.api.context import Server
 from fhir_server.api.writer import WriterContext
 from fhir_server.repository import bootstrap
 from fhir_server.repository.writebehind import WriteBehind
+from fhir_server.security.service import Security
 from fhir_server.settings import Settings
 from fhir_server.store.base import Store
 from fhir_server.subscriptions.service import SubscriptionService
@@ -36,11 +38,26 @@ def make_store(settings: Settings) -> Store:
     return SQLiteStore(settings.sqlite_path, settings.sqlite_cache_mib)
 
 
+def cache_sizes(server: Server, security: Security) -> dict[str, int]:
+    """Entries in each per-worker cache and queue (the memory probe's view; docs/deploy.md, *Memory per worker*)."""
+    from fhir_server.consent import compiled
+
+    gate = server.gate
+    return {"gate.decisions": len(gate._decisions), "gate.facts": len(gate._facts),
+            "gate.obligations": len(gate._obligations), "gate.disclosures": len(gate._disclosures),
+            "compiled": len(compiled._CACHE), "compiled.bytes": len(compiled._BYTES_CACHE),
+            "compiled.shared": len(compiled._SHARED), "tokens": len(security._tokens),
+            "clients": len(security._clients), "users": len(security._users),
+            "revocation_checked": len(security._revocation_checked),
+            "write_behind": server.audit._queue.qsize() if server.audit is not None else 0}
+
+
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     store = store or make_store(settings)
     server = Server(settings, store, WriteBehind(store))
     subscriptions = SubscriptionService(settings, store, server.gate)
+    probe = memprobe.from_env(lambda: cache_sizes(server, security))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,9 +69,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         server.audit.start()
         bulk.start()
         await subscriptions.start()
+        if probe is not None:
+            probe.start()
         try:
             yield
         finally:
+            if probe is not None:
+                await probe.stop()
             await subscriptions.stop()
             await bulk.stop()
             await server.audit.stop()
