@@ -23,6 +23,7 @@ from fhir_server.security.service import Security
 from fhir_server.settings import Settings
 from fhir_server.store.base import Store
 from fhir_server.subscriptions.service import SubscriptionService
+from fhir_server.trim import Trimmer
 
 log = logging.getLogger("fhir_server")
 
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     store = store or make_store(settings)
     server = Server(settings, store, WriteBehind(store))
     subscriptions = SubscriptionService(settings, store, server.gate)
+    trimmer = Trimmer(settings.malloc_trim_seconds)
     probe = memprobe.from_env(lambda: cache_sizes(server, security))
 
     @asynccontextmanager
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         server.audit.start()
         bulk.start()
         await subscriptions.start()
+        trimmer.start()
         if probe is not None:
             probe.start()
         try:
@@ -76,6 +79,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         finally:
             if probe is not None:
                 await probe.stop()
+            await trimmer.stop()
             await subscriptions.stop()
             await bulk.stop()
             await server.audit.stop()

@@ -94,6 +94,7 @@ class Settings:
     client_cache_seconds: float = 1.0
     user_token_lifetime: int = 900
     sqlite_cache_mib: int = 8
+    malloc_trim_seconds: float = 10.0
     validate_unknown_extensions: str = "error"
 
     @property
@@ -144,6 +145,7 @@ class Settings:
             client_cache_seconds=float(e.get("FHIR_CLIENT_CACHE_SECONDS") or d.client_cache_seconds),
             user_token_lifetime=int(e.get("FHIR_USER_TOKEN_LIFETIME") or d.user_token_lifetime),
             sqlite_cache_mib=max(1, int(e.get("FHIR_SQLITE_CACHE_MIB") or d.sqlite_cache_mib)),
+            malloc_trim_seconds=max(0.0, float(e.get("FHIR_MALLOC_TRIM_SECONDS") or d.malloc_trim_seconds)),
             validate_unknown_extensions=_severity(e.get("FHIR_VALIDATE_UNKNOWN_EXTENSIONS"),
                                                   d.validate_unknown_extensions),
         )
