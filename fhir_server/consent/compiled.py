@@ -32,11 +32,11 @@ _DESCRIPTIONS: dict[CompiledProvision, str] = {}  # provisions are few and repea
 # ~6.5 KB per entry (an ASCMI Consent's bytes, ~5 KB, and ~1 KB of its own: the provisions are shared, below),
 # so 1,024 entries stay under ~7 MB per worker (before: the parsed JSON and unshared provisions, ~40 KB each,
 # 4,096 entries; docs/deploy.md, *Memory per worker*). A miss costs one parse and compile (~0.5 ms).
-_CACHE_LIMIT = 1024
+_CACHE_LIMIT = 256
 # Equal provisions and per-category maps, one object each: ASCMI forms repeat the same provisions (a category
 # shared or not, with the same recipients), so thousands of cached Consents hold a few hundred distinct ones.
 _SHARED: dict[Any, Any] = {}
-_SHARED_LIMIT = 16_384
+_SHARED_LIMIT = 4_096
 
 
 @dataclass(frozen=True, slots=True)
