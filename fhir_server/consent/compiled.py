@@ -30,11 +30,14 @@ _CACHE: OrderedDict[tuple[str, str, str, str, str], CompiledConsent] = OrderedDi
 _BYTES_CACHE: OrderedDict[tuple[str, str, bytes], CompiledConsent] = OrderedDict()
 _DESCRIPTIONS: dict[CompiledProvision, str] = {}  # provisions are few and repeat across versions
 # ~6.5 KB per entry (an ASCMI Consent's bytes, ~5 KB, and ~1 KB of its own: the provisions are shared, below),
-# so 1,024 entries stay under ~7 MB per worker (before: the parsed JSON and unshared provisions, ~40 KB each,
-# 4,096 entries; docs/deploy.md, *Memory per worker*). A miss costs one parse and compile (~0.5 ms).
+# so 256 entries stay under ~2 MB per worker (before: the parsed JSON and unshared provisions, ~40 KB each,
+# 4,096 entries; then 1,024, which the mixed soak filled only after 4-7 minutes, growing each worker by ~7 MB
+# after warm-up; docs/deploy.md, *Memory per worker*). A miss costs one parse and compile (~0.5 ms), and the
+# gate's decision cache answers before this one is asked.
 _CACHE_LIMIT = 256
 # Equal provisions and per-category maps, one object each: ASCMI forms repeat the same provisions (a category
 # shared or not, with the same recipients), so thousands of cached Consents hold a few hundred distinct ones.
+# Emptied when full: entries of evicted Consents linger until then, so the bound is what can linger.
 _SHARED: dict[Any, Any] = {}
 _SHARED_LIMIT = 4_096
 

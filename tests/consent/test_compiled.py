@@ -70,6 +70,18 @@ def test_the_cache_stays_within_its_memory_budget():
     assert kept < 10e6, f"{kept / 1e6:.1f} MB kept by the compiled-Consent cache"
 
 
+def test_the_cache_is_full_after_a_few_hundred_consents():
+    """256 Consents and 4,096 shared values at most: the mixed soak fills them within its warm-up, so a worker's
+    RSS does not keep growing for minutes after it (issue #18; at 1,024 it grew ~7 MB per worker after)."""
+    from fhir_server.consent import compiled as module
+
+    for i in range(600):
+        raw = orjson.dumps(form(id=f"full{i}", share=("hiv", "sti")[: i % 2 + 1]).resource)
+        assert compiled(ConsentVersion.from_json(raw, "r", id=f"full{i}", version_id="1"), TABLES, TZ).by_category
+    assert len(module._BYTES_CACHE) == 256
+    assert len(module._SHARED) <= 4_096
+
+
 def test_from_json_without_ids_reads_them_from_the_resource():
     raw = orjson.dumps(form(id="ids", version="4").resource)
     v = ConsentVersion.from_json(raw)

@@ -131,3 +131,75 @@ def test_worker_processes_start_with_bounded_malloc_arenas(tmp_path: Path) -> No
     for environ in environs:
         for name, value in MALLOC_ENV.items():
             assert f"{name}={value}".encode() in environ
+
+
+def _rss_anon_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1])
+    raise AssertionError("no RssAnon in /proc/self/status")
+
+
+def test_malloc_trim_is_on_by_default_every_ten_seconds() -> None:
+    assert Settings.from_env({}).malloc_trim_seconds == 10
+    assert Settings.from_env({"FHIR_MALLOC_TRIM_SECONDS": "0"}).malloc_trim_seconds == 0
+
+
+async def test_a_worker_gives_freed_heap_back_to_the_system(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Freed C-heap memory held between live blocks (SQLite's page cache churn, request buffers) leaves the
+    process within one trim period: the soak's RSS follows what a worker holds, not its high-water mark."""
+    import asyncio
+    import random
+
+    from fhir_server.app import create_app
+    from fhir_server.trim import malloc_trim
+    from tests.conftest import STORE
+    from tests.conftest import make_store as test_store
+
+    if malloc_trim() is None:
+        pytest.skip("not glibc: no malloc_trim")
+    settings = Settings(data_dir=tmp_path, load_conformance=False, auth="off", malloc_trim_seconds=0.2)
+    app = create_app(settings, test_store(STORE, tmp_path, request))
+    async with app.router.lifespan_context(app):
+        rng = random.Random(18)
+        blocks = [bytes(rng.randrange(1024, 8192)) for _ in range(12_000)]  # ~55 MB of malloc'd (not pymalloc)
+        kept = blocks[::4]  # a live block between freed ones: glibc cannot shrink its heap from the top
+        del blocks
+        freed = _rss_anon_kb()
+        await asyncio.sleep(1.0)  # a few trim periods
+        after = _rss_anon_kb()
+        assert kept
+    assert freed - after > 20_000, f"RSS {freed} → {after} kB: freed heap was not given back"
+
+
+async def test_the_memory_probe_is_off_unless_asked_and_writes_only_to_its_file(
+        tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The diagnostic that attributed the soak's growth (docs/deploy.md, *Memory per worker*): nothing by
+    default; with ``FHIR_MEMORY_PROBE=DIR`` one JSON line per period with the parts of RSS and the caches."""
+    import asyncio
+    import json
+
+    import httpx
+
+    from fhir_server import memprobe
+    from fhir_server.app import create_app
+    from tests.conftest import STORE
+    from tests.conftest import make_store as test_store
+
+    assert memprobe.from_env(dict, {}) is None
+    folder = tmp_path / "probe"
+    monkeypatch.setenv("FHIR_MEMORY_PROBE", str(folder))
+    monkeypatch.setenv("FHIR_MEMORY_PROBE_SECONDS", "0.1")
+    settings = Settings(data_dir=tmp_path, load_conformance=False, auth="off")
+    app = create_app(settings, test_store(STORE, tmp_path, request))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+            assert (await http.get("/fhir/Patient")).status_code == 200
+            await asyncio.sleep(0.35)
+    rows = [json.loads(line) for line in next(folder.glob("memory-*.jsonl")).read_text().splitlines()]
+    assert len(rows) >= 2
+    row = rows[-1]
+    assert row["VmRSS"] > 0 and row["RssAnon"] > 0
+    assert {"gate.decisions", "gate.facts", "compiled.bytes", "tokens", "write_behind"} <= set(row["sizes"])
+    if row["malloc"]:  # glibc
+        assert row["malloc"]["in_use"] > 0
