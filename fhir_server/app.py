@@ -50,7 +50,8 @@ def cache_sizes(server: Server, security: Security) -> dict[str, int]:
             "compiled.shared": len(compiled._SHARED), "tokens": len(security._tokens),
             "clients": len(security._clients), "users": len(security._users),
             "revocation_checked": len(security._revocation_checked),
-            "write_behind": server.audit._queue.qsize() if server.audit is not None else 0}
+            "write_behind": server.audit._queue.qsize() if server.audit is not None else 0,
+            **memprobe.function_caches()}
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:

@@ -165,6 +165,21 @@ class Probe:
             self._task = None
 
 
+def function_caches(smallest: int = 1024) -> dict[str, int]:
+    """Entries in the server's ``lru_cache`` functions of ``maxsize`` ≥ ``smallest`` (the ones that can matter)."""
+    out = {}
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("fhir_server."):
+            continue
+        for attr, value in list(vars(module).items()):
+            info = getattr(value, "cache_info", None)
+            if callable(info) and getattr(value, "__module__", None) == name:
+                stats = info()
+                if stats.maxsize is None or stats.maxsize >= smallest:
+                    out[f"{name.removeprefix('fhir_server.')}.{attr}"] = stats.currsize
+    return out
+
+
 def from_env(sizes: Sizes, env: dict[str, str] | None = None) -> Probe | None:
     """The probe ``FHIR_MEMORY_PROBE`` asks for, or None (the default: no probe)."""
     e = os.environ if env is None else env
