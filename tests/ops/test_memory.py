@@ -203,3 +203,17 @@ async def test_the_memory_probe_is_off_unless_asked_and_writes_only_to_its_file(
     assert {"gate.decisions", "gate.facts", "compiled.bytes", "tokens", "write_behind"} <= set(row["sizes"])
     if row["malloc"]:  # glibc
         assert row["malloc"]["in_use"] > 0
+
+
+def test_search_value_caches_are_full_within_the_warm_up() -> None:
+    """``fold`` and ``date_bounds`` see every written string and instant; at 8,192 entries the mixed soak filled
+    them only after 5-8 minutes, growing each worker after warm-up. 2,048 each (≤ ~0.8 MB)."""
+    from fhir_server.fhir.search import normalize
+
+    for fn in (normalize.fold, normalize.date_bounds):
+        assert fn.cache_parameters()["maxsize"] == 2048
+        fn.cache_clear()
+    for i in range(5000):
+        normalize.fold(f"Family{i}")
+        normalize.date_bounds(f"2026-01-01T00:00:{i % 60:02d}.{i:04d}Z")
+    assert normalize.fold.cache_info().currsize == normalize.date_bounds.cache_info().currsize == 2048

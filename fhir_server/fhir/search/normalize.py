@@ -30,9 +30,11 @@ _DATE_RE = re.compile(
     r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?"
 )
 # The two caches below catch repeats (a family name, a birth date, a search value) and evict the one-offs (each
-# write's own instants): 8,192 entries, ≤ ~3 MB each. At 65,536 they took ~20 MB each of a worker's memory
-# over a long run, growing with every resource written.
-CACHE_ENTRIES = 8192
+# write's own instants): 2,048 entries, ≤ ~0.8 MB each. At 65,536 they took ~20 MB each of a worker's memory
+# over a long run, growing with every resource written; at 8,192 the mixed soak still filled them only after
+# 5-8 minutes, so they grew a worker for that long after warm-up (docs/deploy.md, *Memory per worker*). A miss
+# costs little: ``fold`` of ASCII text is one ``casefold``, ``date_bounds`` one regular-expression match.
+CACHE_ENTRIES = 2048
 _REFERENCE_RE = re.compile(r"(?:(?P<base>.*)/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})"
                            r"(?:/_history/[^/]+)?")
 
