@@ -37,9 +37,10 @@ _DESCRIPTIONS: dict[CompiledProvision, str] = {}  # provisions are few and repea
 _CACHE_LIMIT = 256
 # Equal provisions and per-category maps, one object each: ASCMI forms repeat the same provisions (a category
 # shared or not, with the same recipients), so thousands of cached Consents hold a few hundred distinct ones.
-# Emptied when full: entries of evicted Consents linger until then, so the bound is what can linger.
+# Emptied when full: entries of evicted Consents linger until then, so the bound is what can linger; 1,024 is
+# four per cached Consent and fills within the soak's warm-up (at 16,384 it grew a worker for the whole soak).
 _SHARED: dict[Any, Any] = {}
-_SHARED_LIMIT = 4_096
+_SHARED_LIMIT = 1_024
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,7 +71,7 @@ def test_the_cache_stays_within_its_memory_budget():
 
 
 def test_the_cache_is_full_after_a_few_hundred_consents():
-    """256 Consents and 4,096 shared values at most: the mixed soak fills them within its warm-up, so a worker's
+    """256 Consents and 1,024 shared values at most: the mixed soak fills them within its warm-up, so a worker's
     RSS does not keep growing for minutes after it (issue #18; at 1,024 it grew ~7 MB per worker after)."""
     from fhir_server.consent import compiled as module
 
@@ -79,7 +79,7 @@ def test_the_cache_is_full_after_a_few_hundred_consents():
         raw = orjson.dumps(form(id=f"full{i}", share=("hiv", "sti")[: i % 2 + 1]).resource)
         assert compiled(ConsentVersion.from_json(raw, "r", id=f"full{i}", version_id="1"), TABLES, TZ).by_category
     assert len(module._BYTES_CACHE) == 256
-    assert len(module._SHARED) <= 4_096
+    assert len(module._SHARED) <= 1_024
 
 
 def test_from_json_without_ids_reads_them_from_the_resource():
