@@ -17,6 +17,7 @@ from fhir_server.fhir import instant, jsonio, registry
 from fhir_server.fhir.outcome import BadRequest, Gone, NotFound, information
 from fhir_server.fhir.summary import check_summary, subset
 from fhir_server.repository import resources as repo
+from fhir_server.repository.conditional import find_one_for_create
 from fhir_server.store.base import ResourceVersion, Transaction
 
 
@@ -93,17 +94,22 @@ async def create(request: Request, rtype: str) -> Response:
     body = repo.check_body(await read_json(request, srv.settings.max_body_bytes), rtype)
     warnings = await enforce_profiles(request, body)
     base = context.base_url(request)
-    async with srv.store.transaction() as tx:
-        if_none_exist = request.headers.get("if-none-exist")
-        if if_none_exist is not None:
-            from fhir_server.repository.conditional import find_one_for_create
+    caller = context.caller(request)
+    if_none_exist = request.headers.get("if-none-exist")
 
-            caller = context.caller(request)
+    async def write(tx: Transaction) -> ResourceVersion | repo.WriteResult:
+        """The match (200) or the new resource (201); run again when a concurrent create claimed the
+        same condition first (MongoDB), so that the loser answers with the winner's resource."""
+        if if_none_exist is not None:
             existing = await find_one_for_create(tx, rtype, if_none_exist, gate=srv.gate, caller=caller)
             if existing is not None:
-                return write_response(neg, 200, existing, base, f"{existing.reference} already matches")
-        result = await repo.create(tx, body, check_refs=srv.settings.check_references, base_url=base,
-                                   visible=srv.gate.shows(context.caller(request)))
+                return existing
+        return await repo.create(tx, body, check_refs=srv.settings.check_references, base_url=base,
+                                 visible=srv.gate.shows(caller))
+
+    result = await srv.store.run_transaction(write)
+    if isinstance(result, ResourceVersion):
+        return write_response(neg, 200, result, base, f"{result.reference} already matches")
     return write_response(neg, 201, result.version, base, f"created {result.version.reference}", warnings)
 
 

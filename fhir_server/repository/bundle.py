@@ -8,6 +8,9 @@ order → check local references once everything is written → build the respon
 
 from __future__ import annotations
 
+import asyncio
+import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +32,7 @@ from fhir_server.repository import conditional, patch
 from fhir_server.repository import resources as repo
 from fhir_server.repository.references import local_target, reference_strings
 from fhir_server.settings import Settings
-from fhir_server.store.base import ResourceVersion, Store, Transaction
+from fhir_server.store.base import RaceLost, ResourceVersion, Store, Transaction
 
 if TYPE_CHECKING:
     from fhir_server.consent.gate import Gate
@@ -62,17 +65,43 @@ def _etag_version(value: str | None, what: str) -> int | None:
     return int(text)
 
 
+def _at(index: int, exc: FHIRError) -> FHIRError:
+    """The entry's error, except a lost race: that one must stay recognisable, the unit is run again."""
+    return exc if isinstance(exc, RaceLost) else planner.entry_error(index, exc)
+
+
+#: How often a transaction (or a batch entry) that lost a race is run: conditional creates of N concurrent
+#: identical Bundles make N-1 of them lose once on MongoDB, and each new round has a winner.
+RACE_ATTEMPTS = 6
+
+
 class BundleProcessor:
     """``gate``/``caller``: a Care Partner's GET entries, conditional matches and writes go through the consent
-    gate (withheld = absent); without them (administrators, the server's own work) nothing is filtered."""
+    gate (withheld = absent); without them (administrators, the server's own work) nothing is filtered.
+
+    ``attempts``: how often a unit that lost a race is run (1: the caller re-plans itself, like the ASCMI
+    intake). ``must_create``: entry indexes whose ``ifNoneExist`` must find nothing — a match means a concurrent
+    request created it first, and the transaction fails with :class:`RaceLost` instead of answering 200.
+    """
 
     def __init__(self, store: Store, settings: Settings, base: str, *, gate: Gate | None = None,
-                 caller: Caller | None = None) -> None:
+                 caller: Caller | None = None, attempts: int = RACE_ATTEMPTS,
+                 must_create: Collection[int] = ()) -> None:
         self.store = store
         self.settings = settings
         self.base = base
         self.gate = gate
         self.caller = caller
+        self.attempts = max(1, attempts)
+        self.must_create = frozenset(must_create)
+
+    async def _pause(self, attempt: int) -> bool:
+        """After a lost race: False when out of attempts, else wait a little (jitter: the losers of one round
+        do not collide again) and say to run again."""
+        if attempt >= self.attempts - 1:
+            return False
+        await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
+        return True
 
     @property
     def _partner(self) -> bool:
@@ -93,6 +122,19 @@ class BundleProcessor:
     # -- entry points -------------------------------------------------------------------------------------
 
     async def transaction(self, bundle: dict[str, Any], prefer_return: str) -> dict[str, Any]:
+        """Run the Bundle as one store transaction; one that lost a race (a concurrent request claimed the same
+        ``ifNoneExist`` or wrote the same resource first) left nothing behind and is planned and run again from
+        the Bundle, so it sees the winner's writes (planning never changes the Bundle itself)."""
+        attempt = 0
+        while True:
+            try:
+                return await self._transaction(bundle, prefer_return)
+            except RaceLost:
+                if not await self._pause(attempt):
+                    raise
+                attempt += 1
+
+    async def _transaction(self, bundle: dict[str, Any], prefer_return: str) -> dict[str, Any]:
         entries = planner.plan(bundle, self.settings.max_bundle_entries, repo.new_id)
         for e in entries:
             self._check_resource(e)
@@ -115,7 +157,7 @@ class BundleProcessor:
                 try:
                     results[e.index] = await self._execute(tx, e)
                 except FHIRError as exc:
-                    raise planner.entry_error(e.index, exc) from None
+                    raise _at(e.index, exc) from None
             if self.settings.check_references:
                 await self._check_written_references(tx, entries, results)
         return self._response("transaction-response", entries, results, prefer_return)
@@ -140,6 +182,17 @@ class BundleProcessor:
         for e in order:
             try:
                 self._check_resource(e)
+                await self._batch_entry(e, results)
+            except FHIRError as exc:
+                results[e.index] = self._failure(planner.entry_error(e.index, exc))
+        return self._response("batch-response", planned, results, prefer_return)
+
+    async def _batch_entry(self, e: PlannedEntry, results: dict[int, EntryResult]) -> None:
+        """One batch entry in its own transaction, run again after a lost race (see :meth:`transaction`)."""
+        attempt = 0
+        while True:
+            resource, assigned, target = e.resource, e.assigned_id, e.target
+            try:
                 async with self.store.transaction() as tx:
                     await self._resolve_targets(tx, [e])
                     if e.resource is not None:
@@ -147,9 +200,14 @@ class BundleProcessor:
                     results[e.index] = await self._execute(tx, e)
                     if self.settings.check_references:
                         await self._check_written_references(tx, [e], results)
-            except FHIRError as exc:
-                results[e.index] = self._failure(planner.entry_error(e.index, exc))
-        return self._response("batch-response", planned, results, prefer_return)
+                return
+            except RaceLost:
+                if not await self._pause(attempt):
+                    raise
+                attempt += 1
+                e.resource, e.assigned_id, e.target = resource, assigned, target  # resolving decides them again
+                e.extra.clear()
+                results.pop(e.index, None)
 
     # -- preparation ------------------------------------------------------------------------------------------
 
@@ -161,7 +219,7 @@ class BundleProcessor:
         try:
             repo.check_body(e.resource, rtype, e.target.id if e.target.kind == "instance" else None)
         except FHIRError as exc:
-            raise planner.entry_error(e.index, exc) from None
+            raise _at(e.index, exc) from None
 
     def _prepare(self, entries: list[PlannedEntry]) -> bool:
         """The work that needs no store, done before the write lock (issue #16): while one Bundle holds the lock
@@ -187,7 +245,7 @@ class BundleProcessor:
                 try:
                     e.extra["prepared"] = repo.prepare(e.resource, e.assigned_id)
                 except FHIRError as exc:
-                    raise planner.entry_error(e.index, exc) from None
+                    raise _at(e.index, exc) from None
         return True
 
     async def _resolve_targets(self, tx: Transaction, entries: list[PlannedEntry]) -> dict[str, str]:
@@ -198,13 +256,15 @@ class BundleProcessor:
                     assert e.target.resource_type is not None
                     found = await conditional.find_one_for_create(tx, e.target.resource_type, e.if_none_exist,
                                                                   gate=self.gate, caller=self.caller)
+                    if found is not None and e.index in self.must_create:
+                        raise RaceLost(f"{found.reference} matching {e.if_none_exist!r} was created meanwhile")
                     if found is not None:
                         e.assigned_id = found.id
                         e.extra["existing"] = found
                 elif e.method in ("PUT", "PATCH", "DELETE") and e.target.kind == "search":
                     await self._resolve_conditional_target(tx, e)
             except FHIRError as exc:
-                raise planner.entry_error(e.index, exc) from None
+                raise _at(e.index, exc) from None
         return planner.id_map(entries, self.base)
 
     async def _resolve_conditional_target(self, tx: Transaction, e: PlannedEntry) -> None:
@@ -249,7 +309,7 @@ class BundleProcessor:
             try:
                 matches = await conditional.find(tx, rtype, query, gate=self.gate, caller=self.caller)
             except FHIRError as exc:
-                raise planner.entry_error(e.index, exc) from None
+                raise _at(e.index, exc) from None
             if len(matches) != 1:
                 problem = "no resource" if not matches else "more than one resource"
                 raise planner.entry_error(e.index, PreconditionFailed(
@@ -379,7 +439,7 @@ class BundleProcessor:
                 await repo.check_references(tx, result.written, self.base, checked, visible, result.references,
                                             fetched)
             except FHIRError as exc:
-                raise planner.entry_error(e.index, exc) from None
+                raise _at(e.index, exc) from None
 
     # -- response ---------------------------------------------------------------------------------------------
 

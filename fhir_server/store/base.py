@@ -15,6 +15,8 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from fhir_server.fhir.outcome import PreconditionFailed
+
 if TYPE_CHECKING:
     from fhir_server.fhir.search.ast import SearchPage, SearchQuery
     from fhir_server.fhir.search.index import IndexRows
@@ -101,9 +103,21 @@ class Transaction(Protocol):
     async def search(self, query: SearchQuery) -> SearchPage:
         """Search as the transaction sees the data (used by conditional interactions in bundles)."""
 
+    async def claim(self, key: str) -> None:
+        """Make a create under a condition atomic: called after the condition (``key``: its type and normalised
+        criteria) found nothing, before creating. Of two transactions claiming one key concurrently, one fails
+        with a 412 ``conflict`` (:class:`~fhir_server.store.mongo.errors.TransactionConflict`) and must be run
+        again, so it sees the other's resource. A store whose writers are serialised does nothing."""
+
     async def reindex(self, version: ResourceVersion, index: IndexRows) -> None:
         """Replace the index values of the current version ``version`` (no new version): after the search
         parameter definitions change, so that existing resources become findable by the new ones."""
+
+
+class RaceLost(PreconditionFailed):
+    """A concurrent transaction won a race this one took part in (a version, a conditional-create claim); this
+    one was rolled back, nothing of it was written, so running the whole unit again is safe (412 ``conflict``
+    when it reaches a client)."""
 
 
 class PreCommit:

@@ -13,7 +13,7 @@ from fhir_server.fhir.outcome import PreconditionFailed
 from fhir_server.fhir.search.index import extract
 from fhir_server.repository.bundle import BundleProcessor
 from fhir_server.settings import Settings
-from fhir_server.store.base import ResourceVersion
+from fhir_server.store.base import RaceLost, ResourceVersion
 from fhir_server.store.mongo import MongoStore, MongoTransaction, StandaloneNotSupported
 from fhir_server.store.mongo.errors import TransactionConflict
 from fhir_server.store.mongo.topology import check_topology
@@ -165,3 +165,30 @@ async def test_a_bundle_costs_a_few_round_trips_not_a_few_per_entry(mongo_uri: s
     finally:
         await store.client.drop_database(store.database)
         await store.close()
+
+
+async def test_two_snapshot_transactions_claiming_one_condition_cannot_both_commit(mongo: MongoStore) -> None:
+    """The claim is what makes If-None-Exist atomic on MongoDB: without it, two snapshot transactions that both
+    searched and found nothing would both create. Whichever order the writes take, the second claimer loses
+    (before the first commits: a write conflict; after: a conflict with a document changed since its snapshot)."""
+    for first_commits_before_second_claims in (False, True):
+        key = f"k-{first_commits_before_second_claims}"
+        one, two = mongo.transaction(), mongo.transaction()
+        t1, t2 = await one.__aenter__(), await two.__aenter__()
+        await t1.current("Consent", "none")  # both snapshots start before either claim
+        await t2.current("Consent", "none")
+        await t1.claim(key)
+        if first_commits_before_second_claims:
+            await one.__aexit__(None, None, None)
+        with pytest.raises(RaceLost):
+            await t2.claim(key)
+        await two.__aexit__(RaceLost, RaceLost("lost"), None)
+        if not first_commits_before_second_claims:
+            await one.__aexit__(None, None, None)
+        # the claim is a lock, not a record: a later create under the same condition may claim it again
+        async with mongo.transaction() as t3:
+            await t3.claim(key)
+        async with mongo.transaction() as t4:
+            await t4.claim(key)
+        claim = await mongo.db["conditional_claims"].find_one({"_id": key})
+        assert claim is not None and claim["n"] == 3

@@ -16,7 +16,8 @@ import logging
 from bson.errors import InvalidDocument
 from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError, OperationFailure, PyMongoError
 
-from fhir_server.fhir.outcome import BadRequest, FHIRError, PayloadTooLarge, PreconditionFailed
+from fhir_server.fhir.outcome import BadRequest, FHIRError, PayloadTooLarge
+from fhir_server.store.base import RaceLost
 
 WRITE_CONFLICT = 112
 DUPLICATE_KEY = 11000
@@ -26,7 +27,7 @@ log = logging.getLogger("fhir_server.store.mongo")
 UNKNOWN_COMMIT = "UnknownTransactionCommitResult"
 
 
-class TransactionConflict(PreconditionFailed):
+class TransactionConflict(RaceLost):
     """A concurrent transaction changed what this one read and wrote; the unit was rolled back (412 conflict)."""
 
 

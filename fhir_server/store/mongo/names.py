@@ -18,6 +18,7 @@ from __future__ import annotations
 
 RESOURCES = "resources"
 HISTORY = "history"
+CLAIMS = "conditional_claims"  # {_id: hash of type + criteria, n: int, at: date} (store/mongo/claims.py)
 
 ID = "_id"
 TYPE = "_type"

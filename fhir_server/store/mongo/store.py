@@ -35,6 +35,7 @@ from fhir_server import metrics
 from fhir_server.fhir.search.ast import SearchPage, SearchQuery
 from fhir_server.fhir.search.index import IndexRows
 from fhir_server.store.base import HistoryPage, HistoryQuery, PreCommit, ResourceVersion
+from fhir_server.store.mongo import claims
 from fhir_server.store.mongo import names as n
 from fhir_server.store.mongo.documents import (
     VERSION_FIELDS,
@@ -169,6 +170,14 @@ class MongoTransaction(PreCommit):
         except DRIVER_ERRORS as e:
             raise translate(e, f"reindexing {version.reference}") from e
 
+    async def claim(self, key: str) -> None:
+        """Serialise conditional creates on ``key`` (:mod:`.claims`): written at once, not buffered, so a lost
+        race fails here, before anything else of the transaction is sent."""
+        try:
+            await claims.claim(self._store.db[n.CLAIMS], key, self._session)
+        except DRIVER_ERRORS as e:
+            raise translate(e, "creating under a condition") from e
+
     async def search(self, query: SearchQuery) -> SearchPage:
         await self.flush()
         try:
@@ -212,6 +221,7 @@ class MongoStore:
             db = client.get_database(self.database)
             await db[n.RESOURCES].create_indexes(RESOURCE_INDEXES)
             await db[n.HISTORY].create_indexes(HISTORY_INDEXES)
+            await db[n.CLAIMS].create_indexes(claims.CLAIM_INDEXES)
         except PyMongoError as e:
             await client.close()
             raise RuntimeError(f"cannot open the MongoDB store (database {self.database!r}): {e}") from e

@@ -103,6 +103,11 @@ class SQLiteTransaction(PreCommit):
         if rows is not None and not version.deleted:
             index.insert_index(conn, rid, version.resource_type, rows)
 
+    async def claim(self, key: str) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` already makes this the only writer of the file (across processes
+        too), and the condition's search ran on this connection inside the transaction, so no other request
+        can create a match between that search and this commit."""
+
     async def search(self, query: SearchQuery) -> SearchPage:
         return search.run_search(self._conn, query)
 
