@@ -7,6 +7,8 @@ an ``If-Match`` in the Bundle means someone changed the person's consents meanwh
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -15,7 +17,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fhir_server.ascmi import care_groups, expiration, fast, mapping, patient, revocation, schema
-from fhir_server.ascmi.bundle import token_query
+from fhir_server.ascmi.bundle import escape_token, token_query
 from fhir_server.ascmi.canonical import NETWORK_REFERENCE
 from fhir_server.ascmi.consents import form_type
 from fhir_server.ascmi.partners import partner_key
@@ -28,7 +30,10 @@ from fhir_server.repository.bundle import BundleProcessor
 from fhir_server.settings import Settings
 from fhir_server.store.base import ResourceVersion, Store
 
-RETRIES = 3
+RETRIES = 6
+#: A planned intake: the transaction Bundle, the index of the Consent it files, and (optionally) the entries whose
+#: ``ifNoneExist`` must still find nothing when it runs (:meth:`Intake._must_create`).
+Built = tuple[dict[str, Any], int] | tuple[dict[str, Any], int, frozenset[int]]
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,7 @@ class Intake:
         named = [form["collector"], *form["recipients"].get("include", []),
                  *form["recipients"].get("exclude", []), *form.get("intermediaries", [])]
 
-        async def build() -> tuple[dict[str, Any], int] | IntakeResult:
+        async def build() -> Built | IntakeResult:
             person = await self._patient(form["individual"], form["collector"])
             existing = await self._form_consents(person.id) if person else []
             repeat = self._same_form(form, existing)
@@ -110,9 +115,32 @@ class Intake:
                 form, now=self._now(), canonical_base=self.settings.canonical_base, tz=self.settings.timezone,
                 known_partners=await self._known_partners(named), existing_consents=existing,
                 terminology=self.terminology)
-            return bundle, mapping.produced_consent_index(bundle)
+            consent_index = mapping.produced_consent_index(bundle)
+            return bundle, consent_index, self._must_create(bundle, form, consent_index, new_person=person is None)
 
         return await self._write(build, prefer_return)
+
+    def _must_create(self, bundle: dict[str, Any], form: dict[str, Any], consent_index: int, *,
+                     new_person: bool) -> frozenset[int]:
+        """What this Bundle was planned on, checked again inside its transaction: the form is still not on file
+        (its Consent entry gets an ``ifNoneExist`` on formId + collector system, for this person), and a person
+        found new is still new (the supersession plan assumed no Consents). A concurrent intake that filed
+        either first makes the transaction fail as a lost race; :meth:`_write` then looks again, so a duplicate
+        form answers "already on file" and another form of the same new person supersedes on fresh facts."""
+        entries = bundle["entry"]
+        person_query = patient.match_query(form["individual"], form["collector"], self.terminology)
+        consent = entries[consent_index]["resource"]
+        own = [i for i in consent.get("identifier") or [] if i.get("value") == form["formId"]]
+        must = set()
+        if own:
+            entries[consent_index]["request"]["ifNoneExist"] = (
+                f"identifier={escape_token(own[0]['system'])}|{escape_token(own[0]['value'])}"
+                f"&patient.{person_query}")
+            must.add(consent_index)
+        if new_person:
+            must.update(i for i, e in enumerate(entries) if e["request"].get("ifNoneExist") == person_query
+                        and e["resource"]["resourceType"] == "Patient")
+        return frozenset(must)
 
     # -- revocations ----------------------------------------------------------------------------------------
 
@@ -274,20 +302,21 @@ class Intake:
                 f"Consent/{consent.id}; nothing was written")
         return IntakeResult(information(note), version, created=False)
 
-    async def _write(self, build: Callable[[], Awaitable[tuple[dict[str, Any], int] | IntakeResult]],
-                     prefer_return: str) -> IntakeResult:
+    async def _write(self, build: Callable[[], Awaitable[Built | IntakeResult]], prefer_return: str) -> IntakeResult:
         """Build (from a fresh look at the store) and run the transaction; on a 412 someone changed the
-        person's consents meanwhile, so look again."""
+        person's consents meanwhile, or filed the same form or the same new person first: look again (after a
+        short random pause, so that the losers of one race do not meet again)."""
         for attempt in range(RETRIES):
             built = await build()
             if isinstance(built, IntakeResult):
                 return built
-            bundle, consent_index = built
+            bundle, consent_index, *rest = built
             try:
-                result = await self._run(bundle, consent_index, prefer_return)
+                result = await self._run(bundle, consent_index, prefer_return, rest[0] if rest else frozenset())
             except FHIRError as exc:
                 if exc.status != 412 or attempt == RETRIES - 1:
                     raise
+                await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
                 continue
             await self._after_intake(result)
             return result
@@ -297,8 +326,10 @@ class Intake:
         """Follow-ups of a committed intake, each in its own module (Care Partner Groups for bulk export)."""
         await care_groups.after_intake(self.store, result.consent, self._today())
 
-    async def _run(self, bundle: dict[str, Any], consent_index: int, prefer_return: str) -> IntakeResult:
-        processor = BundleProcessor(self.store, self.settings, self.base)
+    async def _run(self, bundle: dict[str, Any], consent_index: int, prefer_return: str,
+                   must_create: frozenset[int]) -> IntakeResult:
+        # one attempt: after a lost race the Bundle itself is stale, so _write builds it again
+        processor = BundleProcessor(self.store, self.settings, self.base, attempts=1, must_create=must_create)
         response = await processor.transaction(bundle, prefer_return)
         location = response["entry"][consent_index]["response"]["location"]
         rtype, cid, _, vid = location.split("/")[:4]

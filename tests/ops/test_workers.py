@@ -144,3 +144,33 @@ def test_a_killed_worker_is_replaced_and_metrics_cover_every_worker(tmp_path: Pa
         else:
             raise AssertionError(f"no replacement worker: {server.worker_pids()}")
         assert all(fresh("GET", f"{server.base}/metadata").status_code == 200 for _ in range(10))
+
+
+def test_concurrent_conditional_creates_and_intakes_across_workers_file_once(tmp_path: Path,
+                                                                            env: dict[str, str]) -> None:
+    """If-None-Exist and the ASCMI intake are atomic across worker processes too (SQLite: BEGIN IMMEDIATE on the
+    shared file; MongoDB: the conditional-create claim): 16 identical requests at once, one resource."""
+    with running(tmp_path / "data", tmp_path / "log", workers=2, env=env) as server:
+        for round_ in range(2):
+            value = f"race-{round_}"
+            body = {"resourceType": "Patient", "identifier": [{"system": "urn:race", "value": value}]}
+
+            def conditional(i: int, body: dict[str, Any] = body, value: str = value) -> httpx.Response:
+                return fresh("POST", f"{server.base}/Patient", json=body,
+                             headers={"If-None-Exist": f"identifier=urn:race|{value}"})
+
+            with ThreadPoolExecutor(16) as pool:
+                answers = list(pool.map(conditional, range(16)))
+            assert sorted(r.status_code for r in answers) == [200] * 15 + [201], [r.text[:200] for r in answers]
+            assert len({r.json()["id"] for r in answers}) == 1
+            found = fresh("GET", f"{server.base}/Patient?identifier=urn:race|{value}&_summary=count").json()
+            assert found["total"] == 1
+
+            filed = form(f"7788000{round_}K", random.Random(round_))
+            with ThreadPoolExecutor(16) as pool:
+                intakes = list(pool.map(lambda _, f=filed: fresh("POST", f"{server.root}/ascmi/forms", json=f),
+                                        range(16)))
+            assert sorted(r.status_code for r in intakes) == [200] * 15 + [201], [r.text[:200] for r in intakes]
+            consents = fresh("GET", f"{server.base}/Consent?identifier={filed['formId']}&_summary=count").json()
+            assert consents["total"] == 1
+        assert len(served_by(server, "/fhir/{rtype}", "POST")) == 2, "both workers should have raced"
