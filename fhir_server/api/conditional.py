@@ -1,8 +1,9 @@
 """PATCH and the conditional interactions on a type URL: ``PUT/DELETE/PATCH [type]?criteria``.
 
 Conditional update: no match → create (with the client's id if it gave one), one match → update it, several
-→ 412. Conditional delete: every match is deleted (``conditionalDelete: multiple``). Conditional patch: exactly
-one match.
+→ 412. Like conditional create, the create is atomic: concurrent identical requests create one resource, and
+the others update it. Conditional delete: every match is deleted (``conditionalDelete: multiple``). Conditional
+patch: exactly one match.
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ async def conditional_update(request: Request, rtype: str) -> Response:
     warnings = await enforce_profiles(request, body)
     base = context.base_url(request)
     caller = context.caller(request)
-    async with srv.store.transaction() as tx:
+
+    async def write(tx: Transaction) -> repo.WriteResult:
+        """Run again when a concurrent request claimed the same criteria first (MongoDB): the loser then
+        updates the winner's resource instead of creating a second one."""
         found = await conditional.find(tx, rtype, criteria, gate=srv.gate, caller=caller)
         if len(found) > 1:
             raise PreconditionFailed(f"{rtype}?{criteria} matches more than one resource", code="multiple-matches")
@@ -66,9 +70,12 @@ async def conditional_update(request: Request, rtype: str) -> Response:
             await srv.gate.guard_write(caller, await tx.current(rtype, target), rtype, target,
                                        assigned="id" not in body)
             await _refuse_overwrite(tx, rtype, target)
-        result = await repo.update(tx, rtype, target, {**body, "id": target}, if_match=_if_match(request),
-                                   check_refs=srv.settings.check_references, base_url=base,
-                                   visible=srv.gate.shows(caller))
+            await tx.claim(conditional.claim_key(rtype, criteria))
+        return await repo.update(tx, rtype, target, {**body, "id": target}, if_match=_if_match(request),
+                                 check_refs=srv.settings.check_references, base_url=base,
+                                 visible=srv.gate.shows(caller))
+
+    result = await srv.store.run_transaction(write)
     return write_response(neg, 201 if result.created else 200, result.version, base,
                           f"{'created' if result.created else 'updated'} {result.version.reference}", warnings)
 

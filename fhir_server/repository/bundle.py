@@ -71,8 +71,9 @@ def _at(index: int, exc: FHIRError) -> FHIRError:
 
 
 #: How often a transaction (or a batch entry) that lost a race is run: conditional creates of N concurrent
-#: identical Bundles make N-1 of them lose once on MongoDB, and each new round has a winner.
-RACE_ATTEMPTS = 6
+#: identical Bundles make N-1 of them lose once on MongoDB, and each new round has a winner (N updaters of one
+#: resource need up to N rounds).
+RACE_ATTEMPTS = 8
 
 
 class BundleProcessor:
@@ -293,6 +294,7 @@ class BundleProcessor:
                                    f"{rtype}/{new_id}, which must not be overwritten")
             if not new_id:
                 e.assigned_id = new_id = repo.new_id()  # the server's own id: a Care Partner may create with it
+            await tx.claim(conditional.claim_key(rtype, e.target.query))  # a create under a condition
             e.target = planner.Target("instance", rtype, new_id)
         if e.resource is not None and e.method == "PUT":
             e.resource = {**e.resource, "id": e.target.id}

@@ -101,3 +101,28 @@ async def test_different_criteria_do_not_wait_for_each_other(client: httpx.Async
     responses = await asyncio.gather(*(_conditional_post(client, f"distinct-{i}") for i in range(N)))
     assert [r.status_code for r in responses] == [201] * N, [r.text for r in responses]
     assert len({r.json()["id"] for r in responses}) == N
+
+
+async def test_concurrent_conditional_updates_create_one_resource(client: httpx.AsyncClient) -> None:
+    """``PUT Patient?identifier=…`` with no match creates; N at once create one, the others update it."""
+    value = "conditional-update"
+    responses = await asyncio.gather(*(
+        client.put(f"/fhir/Patient?identifier={SYSTEM}|{value}",
+                   json=patient(identifier=[{"system": SYSTEM, "value": value}], name=[{"family": f"w{i}"}]))
+        for i in range(N)))
+    assert sorted(r.status_code for r in responses) == [200] * (N - 1) + [201], [r.text for r in responses]
+    stored = await _patients(client, value)
+    assert len(stored) == 1 and stored[0]["meta"]["versionId"] == str(N)
+
+
+async def test_concurrent_transactions_with_conditional_updates_create_one_resource(
+        client: httpx.AsyncClient) -> None:
+    value = "transaction-update"
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": patient(identifier=[{"system": SYSTEM, "value": value}]),
+         "request": {"method": "PUT", "url": f"Patient?identifier={SYSTEM}|{value}"}}]}
+    responses = await asyncio.gather(*(client.post("/fhir", json=bundle) for _ in range(N)))
+    assert [r.status_code for r in responses] == [200] * N, [r.text for r in responses if r.status_code != 200]
+    statuses = Counter(r.json()["entry"][0]["response"]["status"] for r in responses)
+    assert statuses == {"201 Created": 1, "200 OK": N - 1}
+    assert len(await _patients(client, value)) == 1

@@ -58,7 +58,7 @@ Doc = dict[str, Any]
 T = TypeVar("T")
 DRIVER_ERRORS = (PyMongoError, InvalidDocument, UnicodeEncodeError)
 COMMIT_RETRY_SECONDS = 30.0  # how long an UnknownTransactionCommitResult commit is retried
-RUN_TRANSACTION_ATTEMPTS = 5
+RUN_TRANSACTION_ATTEMPTS = 8  # N racers on one document need up to N rounds: each round has one winner
 _HISTORY_FIELDS = {**VERSION_FIELDS, n.METHOD: 1}
 _CHUNK = 1000
 
