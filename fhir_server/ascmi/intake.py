@@ -30,7 +30,7 @@ from fhir_server.repository.bundle import BundleProcessor
 from fhir_server.settings import Settings
 from fhir_server.store.base import ResourceVersion, Store
 
-RETRIES = 6
+RETRIES = 10  # N intakes racing for one person need up to N rounds: each round has one winner
 #: A planned intake: the transaction Bundle, the index of the Consent it files, and (optionally) the entries whose
 #: ``ifNoneExist`` must still find nothing when it runs (:meth:`Intake._must_create`).
 Built = tuple[dict[str, Any], int] | tuple[dict[str, Any], int, frozenset[int]]
@@ -316,7 +316,7 @@ class Intake:
             except FHIRError as exc:
                 if exc.status != 412 or attempt == RETRIES - 1:
                     raise
-                await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
+                await asyncio.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
                 continue
             await self._after_intake(result)
             return result

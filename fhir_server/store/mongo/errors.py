@@ -2,11 +2,12 @@
 
 MongoDB aborts the *loser* of two transactions that write the same document with ``WriteConflict`` (code 112,
 label ``TransientTransactionError``); a unique-key race on create shows up the same way or as ``DuplicateKey``.
-Every document a transaction writes belongs to the resource being written, so a conflict always means the
-version this transaction read is no longer current: a version race. Inside :meth:`MongoStore.transaction` the
-caller's block cannot be re-run, so it surfaces as :class:`TransactionConflict` — a 412 with issue code
-``conflict``, exactly what the ``If-Match`` loser would get had it run second (a blind PUT loser gets it too).
-:meth:`MongoStore.run_transaction` re-runs the whole unit instead, as the driver docs advise.
+Every document a transaction writes belongs to the resource being written (or is a conditional-create claim,
+:mod:`.claims`), so a conflict always means a concurrent request got there first: a version race, or a race to
+create under the same condition. Inside :meth:`MongoStore.transaction` the caller's block cannot be re-run, so it
+surfaces as :class:`TransactionConflict` — a 412 with issue code ``conflict``, exactly what the ``If-Match`` loser
+would get had it run second. :meth:`MongoStore.run_transaction` (and the Bundle processor) re-run the whole unit
+instead, as the driver docs advise.
 """
 
 from __future__ import annotations
