@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from benchmarks import (
     auth,
+    conditional,
     confidential,
     decide,
     export,
@@ -28,7 +29,7 @@ WORKLOADS: dict[str, Callable[[str], list[Row]]] = {
     "rest": rest.run, "ingest": ingest.run, "search": search.run, "decide": decide.run, "validate": validate.run,
     "auth": auth.run, "labels": labels.run, "export": export.run, "confidential": confidential.run,
     "gate": gate.run, "stored_refs": stored_refs.run, "subscriptions": subscriptions.run,
-    "invariants": invariants.run,
+    "invariants": invariants.run, "conditional": conditional.run,
 }
 
 
