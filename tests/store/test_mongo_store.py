@@ -192,3 +192,29 @@ async def test_two_snapshot_transactions_claiming_one_condition_cannot_both_comm
             await t4.claim(key)
         claim = await mongo.db["conditional_claims"].find_one({"_id": key})
         assert claim is not None and claim["n"] == 3
+
+
+async def test_a_conditional_create_costs_two_claim_commands_and_a_match_none(mongo_uri: str) -> None:
+    """What the claim adds on MongoDB: a find and an insert on conditional_claims when the condition creates
+    (a find and an update when the criteria created before), nothing when it matches."""
+    commands = _Commands()
+    store = MongoStore(mongo_uri, f"t_{os.getpid()}_{id(object())}", client_options={"event_listeners": [commands]})
+    await store.open()
+    try:
+        processor = BundleProcessor(store, Settings(), "http://test/fhir")
+
+        async def post(value: str) -> tuple[str, list[tuple[str, str]]]:
+            commands.seen.clear()
+            response = await processor.transaction({"resourceType": "Bundle", "type": "transaction", "entry": [
+                {"resource": {"resourceType": "Patient", "identifier": [{"system": "urn:c", "value": value}]},
+                 "request": {"method": "POST", "url": "Patient", "ifNoneExist": f"identifier=urn:c|{value}"}}]},
+                "minimal")
+            return response["entry"][0]["response"]["status"], [c for c in commands.seen
+                                                                  if c[1] == "conditional_claims"]
+
+        assert await post("1") == ("201 Created", [("find", "conditional_claims"), ("insert", "conditional_claims")])
+        assert await post("1") == ("200 OK", [])
+        assert await post("2") == ("201 Created", [("find", "conditional_claims"), ("insert", "conditional_claims")])
+    finally:
+        await store.client.drop_database(store.database)
+        await store.close()
