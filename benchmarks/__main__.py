@@ -11,6 +11,7 @@ from benchmarks import (
     confidential,
     decide,
     export,
+    floor,
     gate,
     ingest,
     invariants,
@@ -29,7 +30,7 @@ WORKLOADS: dict[str, Callable[[str], list[Row]]] = {
     "rest": rest.run, "ingest": ingest.run, "search": search.run, "decide": decide.run, "validate": validate.run,
     "auth": auth.run, "labels": labels.run, "export": export.run, "confidential": confidential.run,
     "gate": gate.run, "stored_refs": stored_refs.run, "subscriptions": subscriptions.run,
-    "invariants": invariants.run, "conditional": conditional.run,
+    "invariants": invariants.run, "conditional": conditional.run, "floor": floor.run,
 }
 
 
