@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fhir_server import background
+
 log = logging.getLogger("fhir_server")
 
 Sizes = Callable[[], dict[str, int]]
@@ -156,13 +158,8 @@ class Probe:
         self._task = asyncio.create_task(self._run(), name="memory-probe")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await background.cancel(self._task)
+        self._task = None
 
 
 def function_caches(smallest: int = 1024) -> dict[str, int]:

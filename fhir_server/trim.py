@@ -20,6 +20,8 @@ import ctypes.util
 import logging
 from collections.abc import Callable
 
+from fhir_server import background
+
 log = logging.getLogger("fhir_server")
 
 
@@ -58,10 +60,5 @@ class Trimmer:
             self.trims += 1
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await background.cancel(self._task)
+        self._task = None
