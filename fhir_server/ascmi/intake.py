@@ -7,8 +7,6 @@ an ``If-Match`` in the Bundle means someone changed the person's consents meanwh
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -28,7 +26,7 @@ from fhir_server.fhir.outcome import BadRequest, Conflict, FHIRError, NotFound, 
 from fhir_server.repository import conditional
 from fhir_server.repository.bundle import BundleProcessor
 from fhir_server.settings import Settings
-from fhir_server.store.base import ResourceVersion, Store
+from fhir_server.store.base import ResourceVersion, Store, pause_after_race
 
 RETRIES = 10  # N intakes racing for one person need up to N rounds: each round has one winner
 #: A planned intake: the transaction Bundle, the index of the Consent it files, and (optionally) the entries whose
@@ -316,7 +314,7 @@ class Intake:
             except FHIRError as exc:
                 if exc.status != 412 or attempt == RETRIES - 1:
                     raise
-                await asyncio.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
+                await pause_after_race(attempt)
                 continue
             await self._after_intake(result)
             return result

@@ -8,8 +8,6 @@ order → check local references once everything is written → build the respon
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,7 +30,7 @@ from fhir_server.repository import conditional, patch
 from fhir_server.repository import resources as repo
 from fhir_server.repository.references import local_target, reference_strings
 from fhir_server.settings import Settings
-from fhir_server.store.base import RaceLost, ResourceVersion, Store, Transaction
+from fhir_server.store.base import RaceLost, ResourceVersion, Store, Transaction, rerun_on_race
 
 if TYPE_CHECKING:
     from fhir_server.consent.gate import Gate
@@ -96,14 +94,6 @@ class BundleProcessor:
         self.attempts = max(1, attempts)
         self.must_create = frozenset(must_create)
 
-    async def _pause(self, attempt: int) -> bool:
-        """After a lost race: False when out of attempts, else wait a little (jitter: the losers of one round
-        do not collide again) and say to run again."""
-        if attempt >= self.attempts - 1:
-            return False
-        await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
-        return True
-
     @property
     def _partner(self) -> bool:
         return self.gate is not None and self.caller is not None and not self.caller.is_administrator
@@ -126,14 +116,7 @@ class BundleProcessor:
         """Run the Bundle as one store transaction; one that lost a race (a concurrent request claimed the same
         ``ifNoneExist`` or wrote the same resource first) left nothing behind and is planned and run again from
         the Bundle, so it sees the winner's writes (planning never changes the Bundle itself)."""
-        attempt = 0
-        while True:
-            try:
-                return await self._transaction(bundle, prefer_return)
-            except RaceLost:
-                if not await self._pause(attempt):
-                    raise
-                attempt += 1
+        return await rerun_on_race(lambda: self._transaction(bundle, prefer_return), self.attempts)
 
     async def _transaction(self, bundle: dict[str, Any], prefer_return: str) -> dict[str, Any]:
         entries = planner.plan(bundle, self.settings.max_bundle_entries, repo.new_id)
@@ -190,25 +173,22 @@ class BundleProcessor:
 
     async def _batch_entry(self, e: PlannedEntry, results: dict[int, EntryResult]) -> None:
         """One batch entry in its own transaction, run again after a lost race (see :meth:`transaction`)."""
-        attempt = 0
-        while True:
-            resource, assigned, target = e.resource, e.assigned_id, e.target
-            try:
-                async with self.store.transaction() as tx:
-                    await self._resolve_targets(tx, [e])
-                    if e.resource is not None:
-                        await self._resolve_conditional_references(tx, e)
-                    results[e.index] = await self._execute(tx, e)
-                    if self.settings.check_references:
-                        await self._check_written_references(tx, [e], results)
-                return
-            except RaceLost:
-                if not await self._pause(attempt):
-                    raise
-                attempt += 1
-                e.resource, e.assigned_id, e.target = resource, assigned, target  # resolving decides them again
-                e.extra.clear()
-                results.pop(e.index, None)
+        resource, assigned, target = e.resource, e.assigned_id, e.target
+
+        async def once() -> None:
+            # resolving decides these again: a lost run may have set them from what it saw
+            e.resource, e.assigned_id, e.target = resource, assigned, target
+            e.extra.clear()
+            results.pop(e.index, None)
+            async with self.store.transaction() as tx:
+                await self._resolve_targets(tx, [e])
+                if e.resource is not None:
+                    await self._resolve_conditional_references(tx, e)
+                results[e.index] = await self._execute(tx, e)
+                if self.settings.check_references:
+                    await self._check_written_references(tx, [e], results)
+
+        await rerun_on_race(once, self.attempts)
 
     # -- preparation ------------------------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ the same kind of atomic unit: everything in the ``async with`` block is committe
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -118,6 +120,25 @@ class RaceLost(PreconditionFailed):
     """A concurrent transaction won a race this one took part in (a version, a conditional-create claim); this
     one was rolled back, nothing of it was written, so running the whole unit again is safe (412 ``conflict``
     when it reaches a client)."""
+
+
+async def pause_after_race(attempt: int) -> None:
+    """Wait before running a unit again after its ``attempt``-th (0-based) lost race: a random share of
+    10 ms × 2^attempt, at most 0.5 s. The jitter keeps the losers of one round from meeting again; each round
+    has a winner, so N racers need up to N rounds."""
+    await asyncio.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
+
+
+async def rerun_on_race(unit: Callable[[], Awaitable[T]], attempts: int) -> T:
+    """Run ``unit`` (a whole transaction, planned from scratch each time); when it lost a race
+    (:class:`RaceLost`: rolled back, nothing written) run it again, ``attempts`` times in all, then let the last
+    :class:`RaceLost` through. The one retry loop of MongoDB's ``run_transaction`` and the Bundle processor."""
+    for attempt in range(attempts - 1):
+        try:
+            return await unit()
+        except RaceLost:
+            await pause_after_race(attempt)
+    return await unit()
 
 
 class PreCommit:

@@ -15,9 +15,7 @@ or, without ``If-Match``, succeeds as version 3.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -34,7 +32,7 @@ from pymongo.read_concern import ReadConcern
 from fhir_server import metrics
 from fhir_server.fhir.search.ast import SearchPage, SearchQuery
 from fhir_server.fhir.search.index import IndexRows
-from fhir_server.store.base import HistoryPage, HistoryQuery, PreCommit, ResourceVersion
+from fhir_server.store.base import HistoryPage, HistoryQuery, PreCommit, ResourceVersion, rerun_on_race
 from fhir_server.store.mongo import claims
 from fhir_server.store.mongo import names as n
 from fhir_server.store.mongo.documents import (
@@ -44,7 +42,7 @@ from fhir_server.store.mongo.documents import (
     resource_document,
     version_from_document,
 )
-from fhir_server.store.mongo.errors import TransactionConflict, is_transient, translate
+from fhir_server.store.mongo.errors import is_transient, translate
 from fhir_server.store.mongo.history import HISTORY_SORT, history_filter
 from fhir_server.store.mongo.indexes import HISTORY_INDEXES, RESOURCE_INDEXES
 from fhir_server.store.mongo.paging import after, cursor_values, decode_cursor, encode_cursor
@@ -286,16 +284,11 @@ class MongoStore:
         ``fn`` must be safe to repeat (it reads what it needs through ``tx``). After the last attempt the
         :class:`TransactionConflict` propagates.
         """
-        for attempt in range(RUN_TRANSACTION_ATTEMPTS):
-            try:
-                async with self.transaction() as tx:
-                    result = await fn(tx)
-                return result
-            except TransactionConflict:
-                if attempt == RUN_TRANSACTION_ATTEMPTS - 1:
-                    raise
-                await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))  # jitter: losers do not collide again
-        raise AssertionError("unreachable")
+        async def once() -> T:
+            async with self.transaction() as tx:
+                return await fn(tx)
+
+        return await rerun_on_race(once, RUN_TRANSACTION_ATTEMPTS)
 
     # --- reads ----------------------------------------------------------------------------------------------
 
